@@ -1,8 +1,36 @@
-"""jaxdl: a small, pure-function deep-learning library on JAX and Optax."""
+"""jaxdl: a small, pure-function deep-learning library on JAX and Optax.
 
+Every layer and model is a :class:`Layer`, a pair of pure functions
+``init(key, input_shape) -> (output_shape, params, state)`` and
+``apply(params, state, x, *, key=None, train=False) -> (y, state)``.
+"""
+
+from jaxdl import activations, initializers, losses, metrics
+from jaxdl.checkpoint import load_checkpoint, save_checkpoint
 from jaxdl.core import (
-    Layer, InitFn, ApplyFn, Shape, serial, parallel, FanOut, fan_out, FanInSum, FanInConcat,
-    shape_dependent, elementwise, stateless, abstract_init,
+    ApplyFn, FanInConcat, FanInSum, FanOut, InitFn, Layer, Shape, abstract_init, elementwise,
+    fan_out, parallel, serial, shape_dependent, stateless,
+)
+from jaxdl.layers import (
+    BipolarSigmoid, Dense, Dropout, Elu, Flatten, Gelu, Identity, LeakyRelu, Linear, Perceptron,
+    RandomizedRelu, Relu, Sigmoid, Softmax, Step, Swish, Tanh,
+)
+from jaxdl.perceptron import PerceptronFit, perceptron_fit, perceptron_predict
+from jaxdl.summary import count_params, summary
+from jaxdl.training import (
+    EarlyStopping, FitResult, TrainingDivergedError, evaluate, fit, iterations_per_epoch,
+    make_eval_step, make_train_step,
 )
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "activations", "initializers", "losses", "metrics",
+    "Layer", "InitFn", "ApplyFn", "Shape", "serial", "parallel", "FanOut", "fan_out", "FanInSum",
+    "FanInConcat", "shape_dependent", "elementwise", "stateless", "abstract_init",
+    "Dense", "Flatten", "Identity", "Perceptron", "Dropout", "Step", "Linear", "Sigmoid",
+    "BipolarSigmoid", "Tanh", "Relu", "LeakyRelu", "RandomizedRelu", "Softmax", "Elu", "Gelu",
+    "Swish", "perceptron_fit", "perceptron_predict", "PerceptronFit", "summary", "count_params",
+    "make_train_step", "make_eval_step", "evaluate", "fit", "FitResult", "EarlyStopping",
+    "TrainingDivergedError", "iterations_per_epoch", "save_checkpoint", "load_checkpoint",
+]

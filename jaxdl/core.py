@@ -56,12 +56,15 @@ class Layer(NamedTuple):
       apply: ``(params, state, x, *, key=None, train=False) -> (y, state)``.
       name: a human-readable name, used in error messages and :func:`jaxdl.summary`.
       children: the sub-layers of a combinator (empty for a plain layer).
+      combinator: ``"serial"`` or ``"parallel"`` for those combinators, else ``""``;
+        ``params[i]``/``state[i]`` of a combinator belong to ``children[i]``.
     """
 
     init: InitFn
     apply: ApplyFn
     name: str = "layer"
     children: tuple["Layer", ...] = ()
+    combinator: str = ""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -192,7 +195,7 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
 
     Example:
       >>> import jax, jax.numpy as jnp, jaxdl
-      >>> model = jaxdl.serial(jaxdl.Dense(8), jaxdl.Relu, jaxdl.Dense(2))
+      >>> model = jaxdl.serial(jaxdl.Dense(8), jaxdl.Relu(), jaxdl.Dense(2))
       >>> out_shape, params, state = model.init(jax.random.key(0), (4,))
       >>> out_shape
       (2,)
@@ -224,7 +227,7 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
             new_states.append(s)
         return x, tuple(new_states)
 
-    return Layer(init, apply, name, tuple(layers))
+    return Layer(init, apply, name, tuple(layers), "serial")
 
 
 def parallel(*layers: Layer, name: str = "parallel") -> Layer:
@@ -250,7 +253,7 @@ def parallel(*layers: Layer, name: str = "parallel") -> Layer:
                 zip(layers, params, state, xs, split_key(key, len(layers)))]
         return tuple(o[0] for o in outs), tuple(o[1] for o in outs)
 
-    return Layer(init, apply, name, tuple(layers))
+    return Layer(init, apply, name, tuple(layers), "parallel")
 
 
 def FanOut(num: int) -> Layer:

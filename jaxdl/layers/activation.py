@@ -1,0 +1,98 @@
+"""Activation layers: one per function in :mod:`jaxdl.activations`.
+
+Each constructor returns a parameter-free :class:`jaxdl.Layer` (call it: ``Relu()``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jaxdl import activations as act
+from jaxdl.core import Array, Layer, Params, State, elementwise
+
+__all__ = [
+    "Step", "Linear", "Sigmoid", "BipolarSigmoid", "Tanh", "Relu", "LeakyRelu",
+    "RandomizedRelu", "Softmax", "Elu", "Gelu", "Swish",
+]
+
+
+def Step(threshold: float = 0.0) -> Layer:
+    """:func:`jaxdl.activations.step` as a layer: ``1 if x > θ else 0``."""
+    return elementwise(act.step, f"Step(threshold={threshold})", threshold=threshold)
+
+
+def Linear(slope: float = 1.0) -> Layer:
+    """:func:`jaxdl.activations.linear` as a layer: ``c·x``."""
+    return elementwise(act.linear, f"Linear(slope={slope})", slope=slope)
+
+
+def Sigmoid(steepness: float = 1.0) -> Layer:
+    """:func:`jaxdl.activations.sigmoid` as a layer: ``1 / (1 + exp(-λx))``."""
+    return elementwise(act.sigmoid, f"Sigmoid(steepness={steepness})", steepness=steepness)
+
+
+def BipolarSigmoid(steepness: float = 1.0) -> Layer:
+    """:func:`jaxdl.activations.bipolar_sigmoid` as a layer: ``(1 - e^{-λx}) / (1 + e^{-λx})``."""
+    return elementwise(act.bipolar_sigmoid, f"BipolarSigmoid(steepness={steepness})",
+                       steepness=steepness)
+
+
+def Tanh() -> Layer:
+    """:func:`jaxdl.activations.tanh` as a layer."""
+    return elementwise(act.tanh, "Tanh")
+
+
+def Relu() -> Layer:
+    """:func:`jaxdl.activations.relu` as a layer: ``max(0, x)``."""
+    return elementwise(act.relu, "Relu")
+
+
+def LeakyRelu(negative_slope: float = 0.01) -> Layer:
+    """:func:`jaxdl.activations.leaky_relu` as a layer: ``x if x >= 0 else a·x``."""
+    return elementwise(act.leaky_relu, f"LeakyRelu({negative_slope})",
+                       negative_slope=negative_slope)
+
+
+def RandomizedRelu(lower: float = 1.0 / 8.0, upper: float = 1.0 / 3.0) -> Layer:
+    """:func:`jaxdl.activations.randomized_relu` as a layer.
+
+    In ``apply(..., train=True, key=k)`` each negative input gets its own slope drawn
+    from ``U(lower, upper)``; with ``train=False`` the mean slope is used. Training
+    without a key raises ``ValueError``.
+    """
+    if lower > upper:
+        raise ValueError(f"RandomizedRelu: lower (={lower}) must be <= upper (={upper})")
+    name = f"RandomizedRelu({lower:.4g}, {upper:.4g})"
+
+    def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
+        del key
+        return input_shape, (), ()
+
+    def apply(params: Params, state: State, x: Array, *, key: Array | None = None,
+              train: bool = False) -> tuple[Array, State]:
+        del params
+        if train and key is None:
+            raise ValueError(f"{name}: apply(..., train=True) needs a PRNG key (key=...)")
+        return act.randomized_relu(x, key=key, lower=lower, upper=upper, train=train), state
+
+    return Layer(init, apply, name)
+
+
+def Softmax(axis: int = -1) -> Layer:
+    """:func:`jaxdl.activations.softmax` over ``axis`` as a layer."""
+    return elementwise(act.softmax, f"Softmax(axis={axis})", axis=axis)
+
+
+def Elu(alpha: float = 1.0) -> Layer:
+    """:func:`jaxdl.activations.elu` as a layer."""
+    return elementwise(act.elu, f"Elu({alpha})", alpha=alpha)
+
+
+def Gelu(approximate: bool = False) -> Layer:
+    """:func:`jaxdl.activations.gelu` as a layer."""
+    return elementwise(act.gelu, "Gelu", approximate=approximate)
+
+
+def Swish(beta: float = 1.0) -> Layer:
+    """:func:`jaxdl.activations.swish` as a layer."""
+    return elementwise(act.swish, f"Swish({beta})", beta=beta)
