@@ -96,7 +96,7 @@ def glorot_uniform() -> Initializer:
 def glorot_normal() -> Initializer:
     """Xavier/Glorot normal: ``w ~ N(0, 2 / (fan_in + fan_out))`` (untruncated, the course's
     formula)."""
-    return jax.nn.initializers.variance_scaling(1.0, "fan_avg", "untruncated_normal")
+    return jax.nn.initializers.variance_scaling(1.0, "fan_avg", "normal")
 
 
 xavier_uniform = glorot_uniform
@@ -110,12 +110,12 @@ def he_uniform() -> Initializer:
 
 def he_normal() -> Initializer:
     """He/Kaiming normal (for ReLU): ``w ~ N(0, 2 / fan_in)`` (untruncated)."""
-    return jax.nn.initializers.variance_scaling(2.0, "fan_in", "untruncated_normal")
+    return jax.nn.initializers.variance_scaling(2.0, "fan_in", "normal")
 
 
 def lecun_normal() -> Initializer:
     """LeCun normal (for SELU/tanh): ``w ~ N(0, 1 / fan_in)`` (untruncated)."""
-    return jax.nn.initializers.variance_scaling(1.0, "fan_in", "untruncated_normal")
+    return jax.nn.initializers.variance_scaling(1.0, "fan_in", "normal")
 
 
 def orthogonal(scale: float = 1.0) -> Initializer:

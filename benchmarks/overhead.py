@@ -1,0 +1,178 @@
+"""jaxdl's overhead over plain JAX: a 784-512-512-10 ReLU MLP train step at batch 128.
+
+The peer is the plain-JAX step of ``../shared/bench/anchors_gpu.py`` (``part_mlp``): the
+same network written with ``jax.numpy``, ``jax.value_and_grad``, ``optax.sgd(0.01,
+momentum=0.9)`` and ``jax.jit`` with donated buffers. jaxdl's step is
+``jaxdl.make_train_step(model, sparse_categorical_cross_entropy, same optimizer)``.
+
+Both run in the same process, interleaved (a block of steps of one, then of the other,
+for many rounds, the order alternating), each block synchronised at its end; the
+per-step time of a block is its time over its steps. Reported: the median over rounds
+of each, and the ratio jaxdl / plain (the median of the per-round ratios). The same is
+done for 100 steps fused into one ``lax.scan`` (``make_train_step(..., jit=False)``
+inside the scan vs the plain step inside the scan).
+
+Inputs are Fashion-MNIST training images (via ``jaxdl.data``) when they can be loaded,
+else random normal arrays of the same shape (the timing does not depend on the values;
+the script says which it used).
+
+    python benchmarks/overhead.py [--rounds 30] [--block 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import jaxdl
+
+BATCH = 128
+POOL = 16
+SCAN_STEPS = 100
+
+
+def _data(key: jax.Array) -> tuple[np.ndarray, np.ndarray, str]:
+    n = BATCH * POOL
+    try:
+        from jaxdl import data as jdata
+
+        d = jdata.load("fashion_mnist", split=f"train[:{n}]")
+        x = np.asarray(d["image"], np.float32).reshape(n, 784) / 255.0
+        return x, np.asarray(d["label"], np.int32), "Fashion-MNIST train images"
+    except Exception as e:  # no data here: same shapes, random values
+        kx, ky = jax.random.split(key)
+        x = np.asarray(jax.random.normal(kx, (n, 784)))
+        y = np.asarray(jax.random.randint(ky, (n,), 0, 10))
+        return x, y, f"random normal inputs (Fashion-MNIST unavailable: {type(e).__name__})"
+
+
+def plain_jax(tx: optax.GradientTransformation) -> tuple[Any, Any, Any]:
+    """The peer: init, a jitted step and a jitted 100-step scan, in plain JAX."""
+
+    def init(k: jax.Array) -> list[tuple[jax.Array, jax.Array]]:
+        ks = jax.random.split(k, 3)
+        dims = [(784, 512), (512, 512), (512, 10)]
+        return [(jax.random.normal(ks[i], d, jnp.float32) * (2.0 / d[0]) ** 0.5,
+                 jnp.zeros((d[1],))) for i, d in enumerate(dims)]
+
+    def apply(p: Any, x: jax.Array) -> jax.Array:
+        for w, b in p[:-1]:
+            x = jax.nn.relu(x @ w + b)
+        w, b = p[-1]
+        return x @ w + b
+
+    def loss_fn(p: Any, x: jax.Array, y: jax.Array) -> jax.Array:
+        return optax.softmax_cross_entropy_with_integer_labels(apply(p, x), y).mean()
+
+    def step(p: Any, s: Any, x: jax.Array, y: jax.Array) -> tuple[Any, Any, jax.Array]:
+        loss, g = jax.value_and_grad(loss_fn)(p, x, y)
+        upd, s = tx.update(g, s, p)
+        return optax.apply_updates(p, upd), s, loss
+
+    def scan_steps(p: Any, s: Any, xs: jax.Array, ys: jax.Array) -> tuple[Any, Any, jax.Array]:
+        def body(carry: Any, xy: Any) -> Any:
+            p, s, loss = step(carry[0], carry[1], *xy)
+            return (p, s), loss
+        (p, s), losses = jax.lax.scan(body, (p, s), (xs, ys))
+        return p, s, losses
+
+    return init, jax.jit(step, donate_argnums=(0, 1)), jax.jit(scan_steps, donate_argnums=(0, 1))
+
+
+def jaxdl_version(tx: optax.GradientTransformation) -> tuple[jaxdl.Layer, Any, Any]:
+    """jaxdl: the model, its jitted train step and a jitted 100-step scan of the raw step."""
+    model = jaxdl.serial(jaxdl.Dense(512, w_init="he_normal"), jaxdl.Relu(),
+                         jaxdl.Dense(512, w_init="he_normal"), jaxdl.Relu(),
+                         jaxdl.Dense(10, w_init="he_normal"))
+    loss = jaxdl.losses.sparse_categorical_cross_entropy
+    step = jaxdl.make_train_step(model, loss, tx)
+    raw = jaxdl.make_train_step(model, loss, tx, jit=False)
+
+    def scan_steps(p: Any, s: Any, o: Any, xs: jax.Array, ys: jax.Array) -> Any:
+        def body(carry: Any, xy: Any) -> Any:
+            p, s, o, m = raw(*carry, xy, None)
+            return (p, s, o), m["loss"]
+        (p, s, o), losses = jax.lax.scan(body, (p, s, o), (xs, ys))
+        return p, s, o, losses
+
+    return model, step, jax.jit(scan_steps, donate_argnums=(0, 1, 2))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--block", type=int, default=20, help="steps per timed block")
+    args = ap.parse_args()
+
+    key = jax.random.key(0)
+    tx = optax.sgd(0.01, momentum=0.9)
+    x_np, y_np, source = _data(key)
+    xs = [jnp.asarray(x_np[i * BATCH:(i + 1) * BATCH]) for i in range(POOL)]
+    ys = [jnp.asarray(y_np[i * BATCH:(i + 1) * BATCH]) for i in range(POOL)]
+    reps = -(-SCAN_STEPS // POOL)
+    X = jnp.asarray(np.tile(x_np, (reps, 1))[:SCAN_STEPS * BATCH].reshape(SCAN_STEPS, BATCH, 784))
+    Y = jnp.asarray(np.tile(y_np, reps)[:SCAN_STEPS * BATCH].reshape(SCAN_STEPS, BATCH))
+
+    p_init, p_step, p_scan = plain_jax(tx)
+    model, j_step, j_scan = jaxdl_version(tx)
+    pp = p_init(key)
+    plain = {"p": pp, "s": tx.init(pp)}
+    _, jp, js = model.init(key, (784,))
+    mine = {"p": jp, "s": js, "o": tx.init(jp)}
+
+    def run_plain(n: int) -> None:
+        for i in range(n):
+            plain["p"], plain["s"], loss = p_step(plain["p"], plain["s"], xs[i % POOL], ys[i % POOL])
+        jax.block_until_ready((plain["p"], loss))
+
+    def run_jaxdl(n: int) -> None:
+        for i in range(n):
+            mine["p"], mine["s"], mine["o"], m = j_step(mine["p"], mine["s"], mine["o"],
+                                                        (xs[i % POOL], ys[i % POOL]), None)
+        jax.block_until_ready((mine["p"], m))
+
+    def scan_plain(n: int) -> None:
+        for _ in range(n):
+            plain["p"], plain["s"], losses = p_scan(plain["p"], plain["s"], X, Y)
+        jax.block_until_ready((plain["p"], losses))
+
+    def scan_jaxdl(n: int) -> None:
+        for _ in range(n):
+            mine["p"], mine["s"], mine["o"], losses = j_scan(mine["p"], mine["s"], mine["o"], X, Y)
+        jax.block_until_ready((mine["p"], losses))
+
+    def compare(a: Any, b: Any, steps_per_call: int, calls: int, rounds: int
+                ) -> tuple[float, float, float]:
+        a(2), b(2)  # compile and warm up
+        ta, tb, ratios = [], [], []
+        for r in range(rounds):
+            pair = []
+            for fn in ((a, b) if r % 2 == 0 else (b, a)):
+                t0 = time.perf_counter()
+                fn(calls)
+                pair.append((time.perf_counter() - t0) / (calls * steps_per_call))
+            da, db = pair if r % 2 == 0 else pair[::-1]
+            ta.append(da), tb.append(db), ratios.append(da / db)
+        return statistics.median(ta), statistics.median(tb), statistics.median(ratios)
+
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform} ({jax.devices()[0].device_kind}); "
+          f"data: {source}")
+    print(f"MLP 784-512-512-10 ReLU, batch {BATCH}, optax.sgd(0.01, momentum=0.9); "
+          f"{args.rounds} interleaved rounds")
+    sj, sp, ratio_step = compare(run_jaxdl, run_plain, 1, args.block, args.rounds)
+    cj, cp, ratio_scan = compare(scan_jaxdl, scan_plain, SCAN_STEPS, 1, max(5, args.rounds // 3))
+    print(f"{'':22}{'jaxdl ms/step':>15}{'plain JAX ms/step':>19}{'ratio':>8}")
+    print(f"{'jitted step':22}{sj * 1e3:>15.4f}{sp * 1e3:>19.4f}{ratio_step:>8.3f}")
+    print(f"{'100 steps in lax.scan':22}{cj * 1e3:>15.4f}{cp * 1e3:>19.4f}{ratio_scan:>8.3f}")
+    print(f"RATIO jaxdl/plain_jax step={ratio_step:.3f} scan={ratio_scan:.3f}")
+
+
+if __name__ == "__main__":
+    main()
