@@ -187,6 +187,15 @@ def elementwise(fn: Callable[..., Array], name: str | None = None, **fn_kwargs: 
 # ----------------------------------------------------------------------- combinators
 
 
+def _check_children(name: str, n: int, params: Params, state: State) -> None:
+    for what, tree in (("params", params), ("state", state)):
+        if not isinstance(tree, tuple) or len(tree) != n:
+            got = f"a {type(tree).__name__} of length {len(tree)}" if isinstance(
+                tree, (tuple, list)) else type(tree).__name__
+            raise ValueError(f"{name}: expected {what} as a tuple with one entry per layer "
+                             f"({n}), got {got}")
+
+
 def serial(*layers: Layer, name: str = "serial") -> Layer:
     """Composes layers in sequence: ``y = f_n(...f_2(f_1(x)))``.
 
@@ -221,6 +230,7 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
 
     def apply(params: Params, state: State, x: Any, *, key: Array | None = None,
               train: bool = False) -> tuple[Any, State]:
+        _check_children(name, len(layers), params, state)
         new_states = []
         for layer, p, s, k in zip(layers, params, state, split_key(key, len(layers))):
             x, s = layer.apply(p, s, x, key=k, train=train)
@@ -247,6 +257,7 @@ def parallel(*layers: Layer, name: str = "parallel") -> Layer:
 
     def apply(params: Params, state: State, xs: Any, *, key: Array | None = None,
               train: bool = False) -> tuple[Any, State]:
+        _check_children(name, len(layers), params, state)
         if not isinstance(xs, (tuple, list)) or len(xs) != len(layers):
             raise ValueError(f"{name}: expected a tuple of {len(layers)} inputs")
         outs = [layer.apply(p, s, x, key=k, train=train) for layer, p, s, x, k in

@@ -75,7 +75,8 @@ def Dense(
         check_shape(label, x, (w.shape[0],), min_batch=0, max_batch=None)
         y = jnp.matmul(x, w)
         if use_bias:
-            y = y + params["b"]
+            b = params["b"]
+            y = y + jnp.reshape(b, (1,) * (y.ndim - 1) + b.shape)  # explicit broadcast
         return y, state
 
     return Layer(init, apply, label)
