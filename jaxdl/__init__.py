@@ -8,8 +8,9 @@ Every layer and model is a :class:`Layer`, a pair of pure functions
 from jaxdl import activations, initializers, losses, metrics
 from jaxdl.checkpoint import load_checkpoint, save_checkpoint
 from jaxdl.core import (
-    ApplyFn, FanInConcat, FanInSum, FanOut, InitFn, Layer, Shape, abstract_init, elementwise,
-    fan_out, parallel, serial, shape_dependent, stateless,
+    ApplyFn, FanInConcat, FanInSum, FanOut, InitFn, Layer, Shape, abstract_init,
+    check_input_shape, check_option, check_shape, elementwise, fan_out, parallel, serial,
+    shape_dependent, stateless,
 )
 from jaxdl.layers import (
     BipolarSigmoid, Dense, Dropout, Elu, Flatten, Gelu, Identity, LeakyRelu, Linear, Perceptron,
@@ -28,6 +29,7 @@ __all__ = [
     "activations", "initializers", "losses", "metrics",
     "Layer", "InitFn", "ApplyFn", "Shape", "serial", "parallel", "FanOut", "fan_out", "FanInSum",
     "FanInConcat", "shape_dependent", "elementwise", "stateless", "abstract_init",
+    "check_shape", "check_input_shape", "check_option",
     "Dense", "Flatten", "Identity", "Perceptron", "Dropout", "Step", "Linear", "Sigmoid",
     "BipolarSigmoid", "Tanh", "Relu", "LeakyRelu", "RandomizedRelu", "Softmax", "Elu", "Gelu",
     "Swish", "perceptron_fit", "perceptron_predict", "PerceptronFit", "summary", "count_params",

@@ -7,6 +7,7 @@ with ``flax.serialization``'s msgpack decoder: no pickle, nothing executed on lo
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -40,7 +41,8 @@ def save_checkpoint(
       opt_state: the Optax optimiser state.
       history: ``fit``'s history (lists of floats).
       step: a step or epoch counter.
-      metadata: small JSON-like extras (strings, numbers, lists, dicts).
+      metadata: small JSON-serialisable extras (strings, numbers, lists, dicts), stored as
+        JSON text and returned as they were given.
 
     Returns:
       The path written.
@@ -54,9 +56,9 @@ def save_checkpoint(
         payload["history"] = {k: [float(v) for v in vs] for k, vs in history.items()}
     if step is not None:
         payload["step"] = int(step)
-    if metadata is not None:
-        payload["metadata"] = metadata
     host = jax.tree_util.tree_map(np.asarray, jax.device_get(payload))
+    if metadata is not None:  # JSON text: strings, numbers, lists and dicts come back as given
+        host["metadata"] = json.dumps(metadata)
     data = serialization.msgpack_serialize(serialization.to_state_dict(host))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -116,6 +118,10 @@ def load_checkpoint(path: str | os.PathLike[str], target: dict[str, Any] | None 
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(f"load_checkpoint: {name!r} in {path} does not match the target: {e}"
                              ) from e
+    if "metadata" in out:
+        out["metadata"] = json.loads(out["metadata"])
+    if "step" in out:
+        out["step"] = int(out["step"])
     if "history" in out:
         out["history"] = {k: [float(v) for v in (vs.values() if isinstance(vs, dict) else vs)]
                           for k, vs in out["history"].items()}

@@ -120,8 +120,16 @@ def lecun_normal() -> Initializer:
 
 def orthogonal(scale: float = 1.0) -> Initializer:
     """Orthogonal initialisation: a (scaled) random orthogonal matrix (Saxe et al., 2014);
-    for kernels of rank > 2 the leading axes are flattened into the rows."""
-    return jax.nn.initializers.orthogonal(scale)
+    for kernels of rank > 2 the leading axes are flattened into the rows. Computed in
+    float32 (QR has no half-precision kernel) and cast to ``dtype``."""
+    base = jax.nn.initializers.orthogonal(scale)
+
+    def init(key: Array, shape: Sequence[int], dtype: jnp.dtype = jnp.float32) -> Array:
+        if jnp.finfo(dtype).bits < 32:
+            return base(key, tuple(shape), jnp.float32).astype(dtype)
+        return base(key, tuple(shape), dtype)
+
+    return init
 
 
 _BY_NAME = {

@@ -61,7 +61,7 @@ def summary(model: Layer, input_shape: Any, *, key: Array | None = None) -> str:
       >>> import jaxdl
       >>> m = jaxdl.serial(jaxdl.Flatten(), jaxdl.Dense(1000), jaxdl.Relu(),
       ...                  jaxdl.Dense(500), jaxdl.Relu(), jaxdl.Dense(2))
-      >>> print(summary(m, (64, 64, 3)).splitlines()[-1])
+      >>> print(jaxdl.summary(m, (64, 64, 3)).splitlines()[-1])
       Total params: 12,790,502 (weights 12,789,000, biases 1,502)
     """
     del key

@@ -233,7 +233,8 @@ class EarlyStopping:
 
     Attributes:
       monitor: a history key, e.g. ``"val_loss"`` or ``"val_accuracy"``.
-      patience: epochs without improvement before stopping.
+      patience: stop after this many consecutive epochs without improvement (Keras's
+        meaning: ``patience=3`` stops at the third epoch that does not improve).
       min_delta: the smallest change that counts as an improvement.
       mode: ``"min"`` (loss) or ``"max"`` (accuracy).
       restore_best: return the parameters (and model state) of the best epoch; the
@@ -472,7 +473,7 @@ def fit(
                     best = jax.tree_util.tree_map(jnp.copy, (params, state))
             else:
                 wait += 1
-                if wait > early_stopping.patience:
+                if wait >= early_stopping.patience:
                     stopped_epoch = epoch
                     break
     bar.close()
