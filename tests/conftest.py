@@ -6,3 +6,41 @@ import jax
 
 # Silent broadcasting bugs fail loudly in tests (as Equinox's test config does).
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+# ---------------------------------------------------------------- data layer: no network
+# (jaxdl.data, issue 3) Any attempt by tensorflow-datasets to download, or to look for a
+# prepared dataset on Google Cloud Storage, fails loudly instead of hanging on retries.
+
+import pytest
+
+
+class NetworkAccessError(RuntimeError):
+    """Raised when a test makes tensorflow-datasets reach for the network."""
+
+
+def _no_network(*args, **kwargs):
+    raise NetworkAccessError(
+        "tests must not touch the network: a tensorflow-datasets download or GCS look-up "
+        f"was attempted (args={args!r})"
+    )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tfds_no_network():
+    """Session-wide: tfds downloads and GCS look-ups raise NetworkAccessError."""
+    try:
+        from tensorflow_datasets.core.download import download_manager, downloader
+        from tensorflow_datasets.core.utils import gcs_utils
+    except ImportError:  # tfds not installed: nothing to guard
+        yield
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("download", "download_and_extract", "download_checksums",
+                     "download_kaggle_data"):
+            mp.setattr(download_manager.DownloadManager, name, _no_network)
+        mp.setattr(downloader._Downloader, "download", _no_network)
+        mp.setattr(gcs_utils, "is_dataset_on_gcs", _no_network)
+        mp.setattr(gcs_utils, "download_gcs_dataset", _no_network)
+        yield
+# ---------------------------------------------------------------- end of data layer section
