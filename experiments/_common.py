@@ -1,0 +1,184 @@
+"""What every experiment shares: its command line, its ``RESULT`` line and its plots.
+
+Every experiment is run from the repository root as ``python -m experiments.<name>`` and
+
+* takes ``--out DIR`` (default ``out/<name>``, relative to the *current working
+  directory*; ``/out/`` is git-ignored), plus ``--epochs`` and ``--seed`` where they apply;
+* saves its figures there as PNG (matplotlib's non-interactive Agg backend, so no display
+  is needed; experiments take ``plt`` from here so that the backend is chosen first);
+* ends by printing exactly one line ``RESULT name=<name> key=value ...`` as its last line.
+  Keys are snake_case, ``<split>_<metric>`` where there is a split (``test_accuracy``,
+  ``val_loss``); floats are written with 6 significant digits unless the experiment asks
+  for fixed decimals (``backprop_example`` prints the course's 9).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")  # headless: files only, never a window
+
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from matplotlib.figure import Figure  # noqa: E402
+
+__all__ = [
+    "plt", "parse_args", "format_value", "result_line", "print_result", "save_figure",
+    "plot_history", "print_history", "format_confusion",
+]
+
+_KEY = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def parse_args(
+    name: str,
+    description: str,
+    *,
+    epochs: int | None = None,
+    seed: int | None = None,
+    epochs_help: str = "training epochs",
+    argv: Sequence[str] | None = None,
+) -> argparse.Namespace:
+    """Parses an experiment's command line.
+
+    Args:
+      name: the experiment's name; ``--out`` defaults to ``out/<name>``.
+      description: shown by ``--help``.
+      epochs: the default of ``--epochs`` (None: the experiment has no such option).
+      seed: the default of ``--seed`` (None: the experiment has no such option).
+      epochs_help: what ``--epochs`` counts, for ``--help``.
+      argv: the arguments (default ``sys.argv[1:]``).
+
+    Returns:
+      The namespace, with ``out`` a :class:`~pathlib.Path` (not created yet).
+    """
+    parser = argparse.ArgumentParser(prog=f"python -m experiments.{name}",
+                                     description=description)
+    if epochs is not None:
+        parser.add_argument("--epochs", type=int, default=epochs,
+                            help=f"{epochs_help} (default {epochs})")
+    if seed is not None:
+        parser.add_argument("--seed", type=int, default=seed,
+                            help=f"PRNG seed for initialisation, shuffling and splits "
+                                 f"(default {seed})")
+    parser.add_argument("--out", type=Path, default=Path("out") / name,
+                        help=f"folder for the figures (default out/{name}, relative to the "
+                             "current directory)")
+    return parser.parse_args(argv)
+
+
+def format_value(value: Any, *, decimals: int | None = None) -> str:
+    """Formats one ``RESULT`` value.
+
+    Booleans as ``true``/``false``, integers exactly, floats with 6 significant digits
+    (``decimals=k``: rounded to ``k`` decimals, trailing zeros dropped), strings as given
+    (one word). NumPy/JAX scalars count as the Python type they hold.
+    """
+    if hasattr(value, "dtype"):  # NumPy/JAX scalars and 0-d arrays
+        value = np.asarray(value).item()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        if not value or any(c.isspace() for c in value):
+            raise ValueError(f"format_value: a RESULT value must be one non-empty word, "
+                             f"got {value!r}")
+        return value
+    if isinstance(value, int):
+        return str(value)
+    v = float(value)
+    if not math.isfinite(v):
+        return str(v)
+    if decimals is not None:
+        text = f"{v:.{decimals}f}".rstrip("0") if decimals > 0 else f"{v:.0f}."
+        return text + "0" if text.endswith(".") else text
+    text = f"{v:.6g}"
+    return text if any(c in text for c in ".e") else text + ".0"  # 1.0, not 1
+
+
+def result_line(name: str, values: Mapping[str, Any], *, decimals: int | None = None) -> str:
+    """``RESULT name=<name> key=value ...`` for ``values`` in their given order.
+
+    Raises:
+      ValueError: a key that is not snake_case (lowercase letters, digits, underscores).
+    """
+    parts = [f"RESULT name={name}"]
+    for key, value in values.items():
+        if not _KEY.fullmatch(key) or key == "name":
+            raise ValueError(f"result_line: RESULT keys must be snake_case and not 'name', "
+                             f"got {key!r}")
+        parts.append(f"{key}={format_value(value, decimals=decimals)}")
+    return " ".join(parts)
+
+
+def print_result(name: str, values: Mapping[str, Any], *, decimals: int | None = None) -> None:
+    """Prints the experiment's final ``RESULT`` line (call it last)."""
+    print(result_line(name, values, decimals=decimals), flush=True)
+
+
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Saves ``fig`` as a PNG at ``path`` (folders created), closes it, returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_history(history: Mapping[str, Sequence[float]], path: str | Path, *,
+                 title: str = "", best_epoch: int | None = None) -> Path:
+    """Plots ``fit``'s history: loss (and accuracy, when recorded), train and validation.
+
+    Args:
+      history: ``{"loss": [...], "val_loss": [...], "accuracy": [...], ...}``, one value per
+        epoch.
+      path: the PNG to write.
+      title: the figure's title.
+      best_epoch: marked with a dotted line (the early-stopping epoch that was restored).
+
+    Returns:
+      The path written.
+    """
+    metrics = [m for m in ("loss", "accuracy") if m in history or f"val_{m}" in history]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False,
+                             layout="constrained")
+    for ax, metric in zip(axes[0], metrics):
+        for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
+            if key in history:
+                values = list(history[key])
+                ax.plot(range(1, len(values) + 1), values, label=label)
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="gray", linestyle=":", label=f"best epoch {best_epoch}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def print_history(history: Mapping[str, Sequence[float]], *, every: int = 10) -> None:
+    """Prints ``fit``'s history compactly: every ``every``-th epoch and the last one."""
+    keys = [k for k in history if k != "epoch_seconds"]
+    n = len(history[keys[0]])
+    print("  epoch  " + "  ".join(f"{k:>12}" for k in keys))
+    for e in range(1, n + 1):
+        if e == 1 or e % every == 0 or e == n:
+            print(f"  {e:5d}  " + "  ".join(f"{history[k][e - 1]:12.4f}" for k in keys))
+
+
+def format_confusion(matrix: Any, class_names: Sequence[str]) -> str:
+    """A confusion matrix ``C[true, predicted]`` as a text table (rows: true class)."""
+    m = np.asarray(matrix)
+    width = max(max(len(c) for c in class_names), len(str(m.max())), 4)
+    head = " " * (width + 2) + " ".join(f"{c:>{width}}" for c in class_names)
+    rows = [f"{name:>{width}}  " + " ".join(f"{v:>{width}d}" for v in row)
+            for name, row in zip(class_names, m)]
+    return "\n".join(["true \\ predicted", head, *rows])
