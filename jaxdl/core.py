@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 Shape = tuple[int, ...]
@@ -109,10 +110,11 @@ def check_shape(name: str, x: Any, expected_tail: Sequence[int | None], *, min_b
 
 def check_input_shape(name: str, input_shape: Any, rank: int | None = None) -> Shape:
     """Validates a per-example ``input_shape`` given to ``init``; returns it as a tuple."""
-    try:
-        shape = tuple(int(d) for d in input_shape)
-    except TypeError as e:
-        raise TypeError(f"{name}: input_shape must be a tuple of ints, got {input_shape!r}") from e
+    if not isinstance(input_shape, (tuple, list)) or not all(
+            isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in input_shape):
+        raise TypeError(f"{name}: input_shape must be a tuple of ints (batch axis excluded), "
+                        f"got {input_shape!r}")
+    shape = tuple(int(d) for d in input_shape)
     if any(d <= 0 for d in shape):
         raise ValueError(f"{name}: input_shape must have positive sizes, got {shape}")
     if rank is not None and len(shape) != rank:

@@ -57,7 +57,8 @@ def confusion_matrix(predicted: Array, labels: Array, num_classes: int) -> Array
     Args:
       predicted: integer predicted classes ``(n,)``.
       labels: integer true classes ``(n,)``.
-      num_classes: K; the result is ``(K, K)``.
+      num_classes: K; the result is ``(K, K)``. Pairs with a class outside ``[0, K)``
+        are not counted.
     """
     predicted, labels = jnp.asarray(predicted), jnp.asarray(labels)
     if predicted.shape != labels.shape or predicted.ndim != 1:
@@ -65,5 +66,8 @@ def confusion_matrix(predicted: Array, labels: Array, num_classes: int) -> Array
             f"confusion_matrix: expected predicted and labels of shape (n,), got "
             f"{predicted.shape} and {labels.shape}"
         )
-    idx = labels * num_classes + predicted
-    return jnp.bincount(idx, length=num_classes * num_classes).reshape(num_classes, num_classes)
+    valid = (labels >= 0) & (labels < num_classes) & (predicted >= 0) & (predicted < num_classes)
+    # out-of-range classes are not counted (they cannot raise under jit)
+    idx = jnp.where(valid, labels * num_classes + predicted, num_classes * num_classes)
+    counts = jnp.bincount(idx, length=num_classes * num_classes + 1)[:-1]
+    return counts.reshape(num_classes, num_classes)

@@ -154,7 +154,10 @@ def make_train_step(
         for name, fn in metric_fns.items():
             out[name] = fn(pred, y)
         if skip_nonfinite:
-            ok = jnp.isfinite(value) & jnp.isfinite(optax.global_norm(grads))
+            # every gradient entry finite (a global norm would also overflow on large,
+            # finite gradients, and optax.global_norm is deprecated)
+            ok = jax.tree_util.tree_reduce(lambda acc, g: acc & jnp.all(jnp.isfinite(g)),
+                                           grads, jnp.isfinite(value))
             new_params, new_state, new_opt_state = _tree_select(
                 ok, (new_params, new_state, new_opt_state), (params, state, opt_state))
             out["nonfinite"] = ~ok

@@ -79,8 +79,13 @@ def RandomizedRelu(lower: float = 1.0 / 8.0, upper: float = 1.0 / 3.0) -> Layer:
 
 
 def Softmax(axis: int = -1) -> Layer:
-    """:func:`jaxdl.activations.softmax` over ``axis`` as a layer."""
-    return elementwise(act.softmax, f"Softmax(axis={axis})", axis=axis)
+    """:func:`jaxdl.activations.softmax` over ``axis`` of the per-example shape, as a layer.
+
+    A non-negative ``axis`` counts in the per-example shape (as in ``FanInConcat``), so the
+    softmax never runs across the batch axis; negative axes count from the end.
+    """
+    batched = axis if axis < 0 else axis + 1
+    return elementwise(act.softmax, f"Softmax(axis={axis})", axis=batched)
 
 
 def Elu(alpha: float = 1.0) -> Layer:

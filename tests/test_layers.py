@@ -1,0 +1,314 @@
+"""Tests for jaxdl.layers and the combinators: every layer through ``check_layer``.
+
+A new layer is covered by adding one line to ``LAYERS``.
+"""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxdl
+from jaxdl import activations as act
+from jaxdl.testing import check_layer
+
+KEY = jax.random.key(0)
+
+
+def _affine(x, w, b):
+    """``x·w + b`` with the bias broadcast explicitly (strict rank promotion is on)."""
+    return x @ w + jnp.reshape(b, (1,) * (x.ndim - 1) + b.shape)
+
+# (id, layer factory, per-example input shape, check_layer kwargs). Most entries take and
+# give 4 features: every new input or output shape costs check_layer a few compiles.
+LAYERS = [
+    ("Dense", lambda: jaxdl.Dense(4), (4,), {}),
+    ("Dense-no-bias", lambda: jaxdl.Dense(4, use_bias=False), (4,), {}),
+    ("Dense-rank2-via-Flatten", lambda: jaxdl.serial(jaxdl.Flatten(), jaxdl.Dense(4)), (2, 2), {}),
+    ("Flatten", jaxdl.Flatten, (2, 2), {}),
+    ("Identity", jaxdl.Identity, (4,), {}),
+    ("Perceptron", lambda: jaxdl.Perceptron(4, w_init="glorot_uniform"), (4,), {}),
+    ("Step", lambda: jaxdl.Step(0.5), (4,), {}),
+    ("Linear", lambda: jaxdl.Linear(2.0), (4,), {}),
+    ("Sigmoid-steep2", lambda: jaxdl.Sigmoid(steepness=2.0), (4,), {}),
+    ("BipolarSigmoid", jaxdl.BipolarSigmoid, (4,), {}),
+    ("Tanh", jaxdl.Tanh, (4,), {}),
+    ("Relu", jaxdl.Relu, (4,), {}),
+    ("LeakyRelu", lambda: jaxdl.LeakyRelu(0.1), (4,), {}),
+    ("RandomizedRelu-train", jaxdl.RandomizedRelu, (4,), {"train": True}),
+    ("RandomizedRelu-eval", jaxdl.RandomizedRelu, (4,), {"train": False}),
+    ("Softmax", jaxdl.Softmax, (4,), {}),
+    ("Elu", jaxdl.Elu, (4,), {}),
+    ("Gelu", jaxdl.Gelu, (4,), {}),
+    ("Swish", jaxdl.Swish, (4,), {}),
+    ("Dropout-train", lambda: jaxdl.Dropout(0.5), (4,), {"train": True}),
+    ("Dropout-eval", lambda: jaxdl.Dropout(0.5), (4,), {"train": False}),
+    ("serial", lambda: jaxdl.serial(jaxdl.Dense(3), jaxdl.Tanh(), jaxdl.Dense(4)), (4,), {}),
+    ("serial-dropout-train",
+     lambda: jaxdl.serial(jaxdl.Dense(3), jaxdl.Dropout(0.3), jaxdl.Dense(4)), (4,),
+     {"train": True}),
+    ("parallel", lambda: jaxdl.parallel(jaxdl.Dense(4), jaxdl.Tanh()), ((4,), (4,)), {}),
+    ("FanOut-FanInSum",
+     lambda: jaxdl.serial(jaxdl.FanOut(2), jaxdl.parallel(jaxdl.Dense(4), jaxdl.Identity()),
+                          jaxdl.FanInSum), (4,), {}),
+    ("FanInConcat", lambda: jaxdl.FanInConcat(), ((2,), (2,)), {}),
+    ("FanInConcat-axis0", lambda: jaxdl.FanInConcat(axis=0), ((2,), (2,)), {}),
+    ("FanOut-FanInConcat",
+     lambda: jaxdl.serial(jaxdl.FanOut(2), jaxdl.parallel(jaxdl.Dense(1), jaxdl.Dense(3)),
+                          jaxdl.FanInConcat()), (4,), {}),
+    ("shape_dependent", lambda: jaxdl.shape_dependent(lambda s: jaxdl.Dense(s[-1])), (4,), {}),
+    ("elementwise", lambda: jaxdl.elementwise(jnp.sin), (4,), {}),
+]
+
+
+def test_every_layer_is_covered():
+    exported = {"Dense", "Flatten", "Identity", "Perceptron", "Dropout", "Step", "Linear",
+                "Sigmoid", "BipolarSigmoid", "Tanh", "Relu", "LeakyRelu", "RandomizedRelu",
+                "Softmax", "Elu", "Gelu", "Swish", "serial", "parallel", "FanOut", "FanInSum",
+                "FanInConcat", "shape_dependent", "elementwise"}
+    assert exported <= set(jaxdl.__all__)
+    covered = {part for layer_id, *_ in LAYERS for part in layer_id.split("-")}
+    assert exported <= covered, exported - covered
+
+
+@pytest.mark.parametrize("make, input_shape, kwargs", [l[1:] for l in LAYERS],
+                         ids=[l[0] for l in LAYERS])
+def test_check_layer(make, input_shape, kwargs):
+    layer = make()
+    assert isinstance(layer, jaxdl.Layer) and layer.name
+    out_shape, params, state = check_layer(layer, input_shape, **kwargs)
+    # init agrees with the abstract (allocation-free) init
+    abs_out, abs_params, abs_state = jaxdl.abstract_init(layer, input_shape, KEY)
+    assert abs_out == out_shape
+    chex.assert_trees_all_equal_shapes_and_dtypes(abs_params, params)
+    chex.assert_trees_all_equal_structs(abs_state, state)
+
+
+# ----------------------------------------------------------------------------- Dense
+
+
+def test_dense_params_and_formula():
+    layer = jaxdl.Dense(3)
+    out_shape, params, state = layer.init(KEY, (4,))
+    assert out_shape == (3,) and state == ()
+    chex.assert_shape(params["w"], (4, 3))
+    chex.assert_shape(params["b"], (3,))
+    chex.assert_trees_all_equal(params["b"], jnp.zeros(3))  # b_init zeros
+    assert float(jnp.max(jnp.abs(params["w"]))) <= jaxdl.initializers.xavier_limit(4, 3)
+    x = jax.random.normal(jax.random.key(1), (5, 4))
+    params = {"w": params["w"], "b": jnp.array([1.0, -2.0, 0.5])}
+    y, _ = layer.apply(params, state, x)
+    chex.assert_trees_all_close(y, _affine(x, params["w"], params["b"]), atol=1e-6)
+
+
+def test_dense_without_bias_has_no_b():
+    _, params, _ = jaxdl.Dense(2, use_bias=False).init(KEY, (3,))
+    assert set(params) == {"w"}
+
+
+@pytest.mark.parametrize("batch", [(), (5,), (2, 5), (2, 3, 5)], ids=lambda b: f"batch{b}")
+def test_dense_any_leading_batch_axes(batch):
+    layer = jaxdl.Dense(3)
+    _, params, state = layer.init(KEY, (4,))
+    x = jax.random.normal(jax.random.key(1), (*batch, 4))
+    y, _ = layer.apply(params, state, x)
+    chex.assert_shape(y, (*batch, 3))
+    chex.assert_trees_all_close(y, _affine(x, params["w"], params["b"]), atol=1e-6)
+
+
+def test_dense_options():
+    layer = jaxdl.Dense(2, w_init="ones", b_init=jaxdl.initializers.constant(0.5),
+                        dtype=jnp.bfloat16, name="head")
+    assert layer.name == "head"
+    _, params, _ = layer.init(KEY, (3,))
+    assert params["w"].dtype == jnp.bfloat16
+    chex.assert_trees_all_equal(params["w"], jnp.ones((3, 2), jnp.bfloat16))
+    chex.assert_trees_all_equal(params["b"], jnp.full((2,), 0.5, jnp.bfloat16))
+
+
+def test_flatten_and_identity():
+    x = jnp.arange(24.0).reshape(2, 3, 4)
+    y, _ = jaxdl.Flatten().apply((), (), x)
+    chex.assert_trees_all_equal(y, x.reshape(2, 12))
+    y, _ = jaxdl.Identity().apply((), (), x)
+    chex.assert_trees_all_equal(y, x)
+
+
+def test_perceptron_layer_is_dense_then_step():
+    layer = jaxdl.Perceptron(1, threshold=0.5)
+    out_shape, params, state = layer.init(KEY, (2,))
+    assert out_shape == (1,)
+    chex.assert_trees_all_equal(params[0]["w"], jnp.zeros((2, 1)))  # default zeros
+    params = ({"w": jnp.array([[1.0], [1.0]]), "b": jnp.array([-0.5])}, ())
+    x = jnp.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y, _ = layer.apply(params, state, x)
+    chex.assert_trees_all_equal(y[:, 0], jnp.array([0.0, 0.0, 0.0, 1.0]))  # 0.5 > 0.5 is false
+
+
+# --------------------------------------------------------------- activation layers
+
+ACTIVATION_LAYERS = [
+    (jaxdl.Step(0.5), lambda x: act.step(x, 0.5)),
+    (jaxdl.Linear(2.0), lambda x: act.linear(x, 2.0)),
+    (jaxdl.Sigmoid(steepness=2.0), lambda x: act.sigmoid(x, 2.0)),
+    (jaxdl.BipolarSigmoid(3.0), lambda x: act.bipolar_sigmoid(x, 3.0)),
+    (jaxdl.Tanh(), act.tanh),
+    (jaxdl.Relu(), act.relu),
+    (jaxdl.LeakyRelu(0.2), lambda x: act.leaky_relu(x, 0.2)),
+    (jaxdl.RandomizedRelu(0.1, 0.3), lambda x: act.randomized_relu(x, lower=0.1, upper=0.3)),
+    (jaxdl.Softmax(), lambda x: act.softmax(x, axis=-1)),
+    (jaxdl.Elu(0.5), lambda x: act.elu(x, 0.5)),
+    (jaxdl.Gelu(approximate=True), lambda x: act.gelu(x, approximate=True)),
+    (jaxdl.Swish(2.0), lambda x: act.swish(x, 2.0)),
+]
+
+
+@pytest.mark.parametrize("layer, fn", ACTIVATION_LAYERS, ids=[a[0].name for a in ACTIVATION_LAYERS])
+def test_activation_layer_applies_its_function(layer, fn):
+    x = jnp.linspace(-2.0, 2.0, 12).reshape(3, 4)
+    out_shape, params, state = layer.init(KEY, (4,))
+    assert out_shape == (4,) and params == () and state == ()
+    y, _ = layer.apply(params, state, x)
+    chex.assert_trees_all_equal(y, fn(x))
+
+
+def test_softmax_layer_axis_is_per_example():
+    # Layer axes count in the per-example shape, as FanInConcat(axis) does: Softmax(axis=0)
+    # on examples of shape (classes, positions) normalises over classes, never across the
+    # batch (which would mix examples)
+    x = jax.random.normal(KEY, (2, 3, 5))  # (batch, classes, positions)
+    layer = jaxdl.Softmax(axis=0)
+    assert layer.init(KEY, (3, 5))[0] == (3, 5)
+    y, _ = layer.apply((), (), x)
+    chex.assert_trees_all_close(y, act.softmax(x, axis=1), atol=1e-6)
+    chex.assert_trees_all_close(jnp.sum(y, axis=1), jnp.ones((2, 5)), atol=1e-6)
+
+
+def test_randomized_relu_layer_train_slopes():
+    layer = jaxdl.RandomizedRelu(0.1, 0.3)
+    x = -jnp.ones((4, 50))
+    y, _ = layer.apply((), (), x, key=jax.random.key(1), train=True)
+    slopes = np.asarray(-y)
+    assert slopes.min() >= 0.1 and slopes.max() <= 0.3 and slopes.std() > 0.01
+
+
+def test_randomized_relu_rejects_lower_above_upper():
+    with pytest.raises(ValueError, match=r"RandomizedRelu: lower \(=0.5\) must be <= upper"):
+        jaxdl.RandomizedRelu(0.5, 0.1)
+
+
+# --------------------------------------------------------------------------- Dropout
+
+
+def test_dropout_statistics():
+    x = jnp.ones((100, 100))
+    y, _ = jaxdl.Dropout(0.3).apply((), (), x, key=jax.random.key(3), train=True)
+    y = np.asarray(y)
+    assert abs(np.mean(y == 0) - 0.3) < 0.02
+    np.testing.assert_allclose(y[y != 0], 1.0 / 0.7, rtol=1e-6)  # inverted dropout
+    assert abs(y.mean() - 1.0) < 0.03
+
+
+def test_dropout_eval_is_identity_and_zero_rate_needs_no_key():
+    x = jax.random.normal(KEY, (3, 4))
+    chex.assert_trees_all_equal(jaxdl.Dropout(0.5).apply((), (), x)[0], x)
+    chex.assert_trees_all_equal(jaxdl.Dropout(0.0).apply((), (), x, train=True)[0], x)
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5])
+def test_dropout_rejects_bad_rate(rate):
+    with pytest.raises(ValueError, match=r"Dropout: drop_rate must be in \[0, 1\)"):
+        jaxdl.Dropout(rate)
+
+
+def test_serial_splits_keys_between_dropouts():
+    model = jaxdl.serial(jaxdl.Dropout(0.5), jaxdl.Dropout(0.5))
+    _, params, state = model.init(KEY, (1000,))
+    x = jnp.ones((1, 1000))
+    key = jax.random.key(7)
+    y, _ = model.apply(params, state, x, key=key, train=True)
+    # serial gives layer i the i-th of split(key, n)
+    k1, k2 = jax.random.split(key, 2)
+    m1, _ = jaxdl.Dropout(0.5).apply((), (), x, key=k1, train=True)
+    want, _ = jaxdl.Dropout(0.5).apply((), (), m1, key=k2, train=True)
+    chex.assert_trees_all_equal(y, want)
+    m2, _ = jaxdl.Dropout(0.5).apply((), (), x, key=k2, train=True)
+    assert not np.array_equal(np.asarray(m1 == 0), np.asarray(m2 == 0))
+    # independent masks drop about 3/4, one mask used twice would drop 1/2
+    assert abs(float(jnp.mean(y == 0)) - 0.75) < 0.05
+
+
+def test_parallel_splits_keys():
+    model = jaxdl.serial(jaxdl.FanOut(2), jaxdl.parallel(jaxdl.Dropout(0.5), jaxdl.Dropout(0.5)))
+    _, params, state = model.init(KEY, (200,))
+    (a, b), _ = model.apply(params, state, jnp.ones((1, 200)), key=jax.random.key(1), train=True)
+    assert not np.array_equal(np.asarray(a), np.asarray(b))
+
+
+# ------------------------------------------------------------------------- bad input
+
+STOCHASTIC = [
+    ("Dropout", lambda: jaxdl.Dropout(0.5)),
+    ("RandomizedRelu", jaxdl.RandomizedRelu),
+    ("serial-Dropout", lambda: jaxdl.serial(jaxdl.Dense(3), jaxdl.Dropout(0.5))),
+]
+
+
+@pytest.mark.parametrize("make", [s[1] for s in STOCHASTIC], ids=[s[0] for s in STOCHASTIC])
+def test_stochastic_layer_train_without_key(make):
+    layer = make()
+    _, params, state = layer.init(KEY, (3,))
+    with pytest.raises(ValueError, match=r"(Dropout|RandomizedRelu).*needs a PRNG key"):
+        layer.apply(params, state, jnp.ones((2, 3)), train=True)
+    layer.apply(params, state, jnp.ones((2, 3)))  # eval needs none
+
+
+@pytest.mark.parametrize(
+    "make, x_shape, expected",
+    [
+        (lambda: jaxdl.Dense(3), (2, 5), "(*batch, 4)"),  # wrong feature size
+        (lambda: jaxdl.Dense(3), (), "(*batch, 4)"),  # wrong rank: a scalar
+        (lambda: jaxdl.Dense(3, name="hidden"), (2, 4, 1), "(*batch, 4)"),
+        (lambda: jaxdl.serial(jaxdl.Dense(3), jaxdl.Relu()), (2, 5), "(*batch, 4)"),
+        (lambda: jaxdl.Perceptron(1), (2, 2), "(*batch, 4)"),
+    ],
+    ids=["Dense-features", "Dense-rank", "Dense-named", "serial-Dense", "Perceptron"],
+)
+def test_wrong_input_shape_names_layer_and_shapes(make, x_shape, expected):
+    layer = make()
+    _, params, state = layer.init(KEY, (4,))
+    inner = layer.children[0].name if layer.children else layer.name
+    with pytest.raises(ValueError, match=rf"^{inner.replace('(', r'[(]').replace(')', r'[)]')}: "
+                       r"expected input of shape") as info:
+        layer.apply(params, state, jnp.ones(x_shape))
+    message = str(info.value)
+    assert expected in message and f"got {x_shape}" in message
+
+
+def test_dense_init_with_image_shape_suggests_flatten():
+    with pytest.raises(ValueError,
+                       match=r"Dense\(8\): .*\(in_features,\), got \(28, 28\).*Flatten"):
+        jaxdl.Dense(8).init(KEY, (28, 28))
+
+
+@pytest.mark.parametrize("input_shape, error", [((0,), ValueError), ((-3,), ValueError),
+                                                (3, TypeError), (None, TypeError)])
+def test_dense_init_bad_input_shape(input_shape, error):
+    with pytest.raises(error, match=r"Dense\(2\): input_shape"):
+        jaxdl.Dense(2).init(KEY, input_shape)
+
+
+@pytest.mark.parametrize("units", [0, -1, 2.5, "4"])
+def test_dense_rejects_bad_units(units):
+    with pytest.raises(ValueError, match="Dense: units must be a positive int"):
+        jaxdl.Dense(units)
+
+
+@pytest.mark.parametrize("layer_fn", [jaxdl.Dense, jaxdl.Relu, jaxdl.Dropout, jaxdl.Flatten])
+def test_serial_of_uncalled_constructor(layer_fn):
+    with pytest.raises(TypeError,
+                       match=r"serial: argument 1 must be a jaxdl Layer.*forget to call"):
+        jaxdl.serial(jaxdl.Identity(), layer_fn)
