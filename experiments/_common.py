@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import jax.numpy as jnp
 import matplotlib
 import numpy as np
 
@@ -28,6 +29,8 @@ matplotlib.use("Agg")  # headless: files only, never a window
 
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 from matplotlib.figure import Figure  # noqa: E402
+
+import jaxdl  # noqa: E402
 
 __all__ = [
     "plt", "parse_args", "format_value", "result_line", "print_result", "save_figure",
@@ -182,3 +185,38 @@ def format_confusion(matrix: Any, class_names: Sequence[str]) -> str:
     rows = [f"{name:>{width}}  " + " ".join(f"{v:>{width}d}" for v in row)
             for name, row in zip(class_names, m)]
     return "\n".join(["true \\ predicted", head, *rows])
+
+
+def evaluate_classifier(
+    model: Any,
+    fit_result: Any,
+    splits: Mapping[str, tuple[Any, Any]],
+    *,
+    loss: Any,
+    class_names: Sequence[str],
+    say: Any = print,
+) -> tuple[dict[str, dict[str, float]], np.ndarray]:
+    """Loss and accuracy of a trained classifier on every split, and the test confusion matrix.
+
+    Args:
+      model: the ``jaxdl.Layer``.
+      fit_result: ``jaxdl.fit``'s result (its ``params`` and ``state`` are used).
+      splits: ``{"train"|"val"|"test": (x (n, ...), y (n,) int)}``; must include ``"test"``.
+      loss: the loss function.
+      class_names: names of the K classes, for the printed matrix.
+      say: where to print (``print``, or a no-op).
+
+    Returns:
+      ``({split: {"loss", "accuracy"}}, confusion (K, K) [true, predicted])``.
+    """
+    scores = {split: jaxdl.evaluate(model, fit_result.params, fit_result.state, x, y,
+                                    loss=loss, metrics=["accuracy"])
+              for split, (x, y) in splits.items()}
+    x_test, y_test = splits["test"]
+    logits, _ = model.apply(fit_result.params, fit_result.state, jnp.asarray(x_test))
+    confusion = np.asarray(jaxdl.metrics.confusion_matrix(
+        jnp.argmax(logits, axis=-1), jnp.asarray(y_test), len(class_names)))
+    for split, s in scores.items():
+        say(f"{split:>5}: loss {s['loss']:.4f}  accuracy {s['accuracy']:.4f}")
+    say("test confusion matrix:\n" + format_confusion(confusion, class_names))
+    return scores, confusion

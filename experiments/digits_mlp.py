@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -79,7 +78,7 @@ def run(*, seed: int = 0, epochs: int = 100, out: str | Path | None = None,
     """
     say = print if verbose else (lambda *a, **k: None)
     splits = load_splits(seed)
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
+    (x_train, y_train), (x_val, y_val), (x_test, _) = (
         splits["train"], splits["val"], splits["test"])
     say(f"digits: {len(x_train)} train / {len(x_val)} validation / {len(x_test)} test images "
         f"(8x8, stratified, seed {seed})")
@@ -104,18 +103,10 @@ def run(*, seed: int = 0, epochs: int = 100, out: str | Path | None = None,
     say(f"stopped after {epochs_run} epochs in {train_seconds:.1f} s (compilation included); "
         f"restored the weights of epoch {result.best_epoch} (lowest val_loss)")
 
-    scores = {split: jaxdl.evaluate(model, result.params, result.state, *splits[split],
-                                    loss=loss, metrics=["accuracy"])
-              for split in ("train", "val", "test")}
-    logits, _ = model.apply(result.params, result.state, jnp.asarray(x_test))
-    predicted = jnp.argmax(logits, axis=-1)
-    confusion = np.asarray(jaxdl.metrics.confusion_matrix(predicted, jnp.asarray(y_test),
-                                                          NUM_CLASSES))
     say("\nfinal metrics (best weights, dropout off):")
-    for split, s in scores.items():
-        say(f"  {split:>5}: loss {s['loss']:.4f}  accuracy {s['accuracy']:.4f}")
-    say("test confusion matrix:\n"
-        + _common.format_confusion(confusion, [str(d) for d in range(NUM_CLASSES)]))
+    scores, confusion = _common.evaluate_classifier(
+        model, result, splits, loss=loss, class_names=[str(d) for d in range(NUM_CLASSES)],
+        say=say)
     recall = np.diag(confusion) / confusion.sum(axis=1)
     say("per-digit test recall: " + "  ".join(f"{d}:{r:.2f}" for d, r in enumerate(recall)))
 

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -77,7 +76,7 @@ def run(*, seed: int = 0, epochs: int = 200, out: str | Path | None = None,
     """
     say = print if verbose else (lambda *a, **k: None)
     splits = load_splits(seed)
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
+    (x_train, y_train), (x_val, y_val), (x_test, _) = (
         splits["train"], splits["val"], splits["test"])
     say(f"iris: {len(x_train)} train / {len(x_val)} validation / {len(x_test)} test "
         f"(stratified, seed {seed}), features standardised with the training statistics")
@@ -101,15 +100,8 @@ def run(*, seed: int = 0, epochs: int = 200, out: str | Path | None = None,
     say(f"stopped after {result.stopped_epoch} epochs ({train_seconds:.1f} s); best val_loss at "
         f"epoch {result.best_epoch}, whose weights are kept")
 
-    scores = {split: jaxdl.evaluate(model, result.params, result.state, *splits[split],
-                                    loss=loss, metrics=["accuracy"])
-              for split in ("train", "val", "test")}
-    logits, _ = model.apply(result.params, result.state, jnp.asarray(x_test))
-    confusion = np.asarray(jaxdl.metrics.confusion_matrix(
-        jnp.argmax(logits, axis=-1), jnp.asarray(y_test), len(CLASSES)))
-    for split, s in scores.items():
-        say(f"{split:>5}: loss {s['loss']:.4f}  accuracy {s['accuracy']:.4f}")
-    say("test confusion matrix:\n" + _common.format_confusion(confusion, CLASSES))
+    scores, confusion = _common.evaluate_classifier(model, result, splits, loss=loss,
+                                                    class_names=CLASSES, say=say)
 
     r: dict[str, Any] = {
         "test_accuracy": scores["test"]["accuracy"], "test_loss": scores["test"]["loss"],

@@ -10,7 +10,7 @@ from jaxdl.checkpoint import load_checkpoint, save_checkpoint
 from jaxdl.core import (
     ApplyFn, FanInConcat, FanInSum, FanOut, InitFn, Layer, Shape, abstract_init,
     check_input_shape, check_option, check_shape, elementwise, fan_out, parallel, serial,
-    shape_dependent, stateless,
+    shape_dependent, stateless, stochastic,
 )
 from jaxdl.layers import (
     BipolarSigmoid, Dense, Dropout, Elu, Flatten, Gelu, Identity, LeakyRelu, Linear, Perceptron,
@@ -28,7 +28,7 @@ __version__ = "0.1.0"
 __all__ = [
     "activations", "initializers", "losses", "metrics",
     "Layer", "InitFn", "ApplyFn", "Shape", "serial", "parallel", "FanOut", "fan_out", "FanInSum",
-    "FanInConcat", "shape_dependent", "elementwise", "stateless", "abstract_init",
+    "FanInConcat", "shape_dependent", "elementwise", "stateless", "stochastic", "abstract_init",
     "check_shape", "check_input_shape", "check_option",
     "Dense", "Flatten", "Identity", "Perceptron", "Dropout", "Step", "Linear", "Sigmoid",
     "BipolarSigmoid", "Tanh", "Relu", "LeakyRelu", "RandomizedRelu", "Softmax", "Elu", "Gelu",

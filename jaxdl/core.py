@@ -172,6 +172,28 @@ def stateless(name: str, fn: Callable[[Array], Array],
     return Layer(init, apply, name)
 
 
+def stochastic(name: str, fn: Callable[[Array, Array | None, bool], Array]) -> Layer:
+    """A parameter-free, shape-preserving layer whose training pass draws random numbers.
+
+    ``fn(x, key, train) -> y``; ``apply(..., train=True)`` without a key raises
+    ``ValueError`` naming the layer, before ``fn`` runs (so randomness is never silently
+    skipped). At evaluation ``key`` may be None.
+    """
+
+    def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
+        del key
+        return input_shape, (), ()
+
+    def apply(params: Params, state: State, x: Any, *, key: Array | None = None,
+              train: bool = False) -> tuple[Any, State]:
+        del params
+        if train and key is None:
+            raise ValueError(f"{name}: apply(..., train=True) needs a PRNG key (key=...)")
+        return fn(x, key, train), state
+
+    return Layer(init, apply, name)
+
+
 def elementwise(fn: Callable[..., Array], name: str | None = None, **fn_kwargs: Any) -> Layer:
     """A layer applying ``fn(x, **fn_kwargs)`` elementwise; shape unchanged.
 
@@ -300,8 +322,9 @@ def _fan_in_sum(xs: Any) -> Array:
     return sum(xs[1:], xs[0])
 
 
-FanInSum = stateless("FanInSum", _fan_in_sum, _fan_in_sum_shape)
-"""Adds a tuple of same-shaped inputs: ``(x_1..x_n) -> x_1 + ... + x_n``."""
+def FanInSum() -> Layer:
+    """Adds a tuple of same-shaped inputs: ``(x_1..x_n) -> x_1 + ... + x_n``."""
+    return stateless("FanInSum", _fan_in_sum, _fan_in_sum_shape)
 
 
 def FanInConcat(axis: int = -1) -> Layer:

@@ -219,15 +219,15 @@ def test_fan_out():
 
 
 def test_fan_in_sum():
-    assert jaxdl.FanInSum.init(KEY, ((2,), (2,), (2,)))[0] == (2,)
-    y, _ = jaxdl.FanInSum.apply((), (), (jnp.ones((1, 2)), 2 * jnp.ones((1, 2)), jnp.ones((1, 2))))
+    assert jaxdl.FanInSum().init(KEY, ((2,), (2,), (2,)))[0] == (2,)
+    y, _ = jaxdl.FanInSum().apply((), (), (jnp.ones((1, 2)), 2 * jnp.ones((1, 2)), jnp.ones((1, 2))))
     chex.assert_trees_all_equal(y, jnp.full((1, 2), 4.0))
     with pytest.raises(ValueError, match=r"FanInSum: all inputs must have the same shape"):
-        jaxdl.FanInSum.init(KEY, ((2,), (3,)))
+        jaxdl.FanInSum().init(KEY, ((2,), (3,)))
     with pytest.raises(ValueError, match=r"FanInSum: all inputs must have the same shape"):
-        jaxdl.FanInSum.apply((), (), (jnp.ones((1, 2)), jnp.ones((1, 3))))
+        jaxdl.FanInSum().apply((), (), (jnp.ones((1, 2)), jnp.ones((1, 3))))
     with pytest.raises(ValueError, match=r"FanInSum: expects a tuple of input shapes"):
-        jaxdl.FanInSum.init(KEY, (2,))
+        jaxdl.FanInSum().init(KEY, (2,))
 
 
 @pytest.mark.parametrize(
@@ -251,7 +251,7 @@ def test_fan_in_concat_mismatch():
 
 def test_residual_block():
     block = jaxdl.serial(jaxdl.FanOut(2), jaxdl.parallel(jaxdl.Dense(3), jaxdl.Identity()),
-                         jaxdl.FanInSum)
+                         jaxdl.FanInSum())
     out_shape, params, state = block.init(KEY, (3,))
     assert out_shape == (3,)
     x = jax.random.normal(KEY, (4, 3))

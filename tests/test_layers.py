@@ -53,7 +53,7 @@ LAYERS = [
     ("parallel", lambda: jaxdl.parallel(jaxdl.Dense(4), jaxdl.Tanh()), ((4,), (4,)), {}),
     ("FanOut-FanInSum",
      lambda: jaxdl.serial(jaxdl.FanOut(2), jaxdl.parallel(jaxdl.Dense(4), jaxdl.Identity()),
-                          jaxdl.FanInSum), (4,), {}),
+                          jaxdl.FanInSum()), (4,), {}),
     ("FanInConcat", lambda: jaxdl.FanInConcat(), ((2,), (2,)), {}),
     ("FanInConcat-axis0", lambda: jaxdl.FanInConcat(axis=0), ((2,), (2,)), {}),
     ("FanOut-FanInConcat",
@@ -212,10 +212,13 @@ def test_dropout_statistics():
     assert abs(y.mean() - 1.0) < 0.03
 
 
-def test_dropout_eval_is_identity_and_zero_rate_needs_no_key():
+def test_dropout_eval_is_identity_and_zero_rate_keeps_everything():
     x = jax.random.normal(KEY, (3, 4))
     chex.assert_trees_all_equal(jaxdl.Dropout(0.5).apply((), (), x)[0], x)
-    chex.assert_trees_all_equal(jaxdl.Dropout(0.0).apply((), (), x, train=True)[0], x)
+    chex.assert_trees_all_equal(jaxdl.Dropout(0.0).apply((), (), x, key=KEY, train=True)[0], x)
+    # the rule is uniform: any stochastic layer in training needs a key, even at rate 0
+    with pytest.raises(ValueError, match=r"Dropout\(0\.0\): .*needs a PRNG key"):
+        jaxdl.Dropout(0.0).apply((), (), x, train=True)
 
 
 @pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5])

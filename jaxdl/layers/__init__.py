@@ -6,3 +6,8 @@ from jaxdl.layers.activation import (
 )
 from jaxdl.layers.dense import Dense, Flatten, Identity, Perceptron
 from jaxdl.layers.dropout import Dropout
+
+__all__ = [
+    "BipolarSigmoid", "Dense", "Dropout", "Elu", "Flatten", "Gelu", "Identity", "LeakyRelu",
+    "Linear", "Perceptron", "RandomizedRelu", "Relu", "Sigmoid", "Softmax", "Step", "Swish", "Tanh",
+]

@@ -5,10 +5,8 @@ Each constructor returns a parameter-free :class:`jaxdl.Layer` (call it: ``Relu(
 
 from __future__ import annotations
 
-from typing import Any
-
 from jaxdl import activations as act
-from jaxdl.core import Array, Layer, Params, State, elementwise
+from jaxdl.core import Layer, elementwise, stochastic
 
 __all__ = [
     "Step", "Linear", "Sigmoid", "BipolarSigmoid", "Tanh", "Relu", "LeakyRelu",
@@ -62,20 +60,10 @@ def RandomizedRelu(lower: float = 1.0 / 8.0, upper: float = 1.0 / 3.0) -> Layer:
     """
     if lower > upper:
         raise ValueError(f"RandomizedRelu: lower (={lower}) must be <= upper (={upper})")
-    name = f"RandomizedRelu({lower:.4g}, {upper:.4g})"
-
-    def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
-        del key
-        return input_shape, (), ()
-
-    def apply(params: Params, state: State, x: Array, *, key: Array | None = None,
-              train: bool = False) -> tuple[Array, State]:
-        del params
-        if train and key is None:
-            raise ValueError(f"{name}: apply(..., train=True) needs a PRNG key (key=...)")
-        return act.randomized_relu(x, key=key, lower=lower, upper=upper, train=train), state
-
-    return Layer(init, apply, name)
+    return stochastic(
+        f"RandomizedRelu({lower:.4g}, {upper:.4g})",
+        lambda x, key, train: act.randomized_relu(x, key=key, lower=lower, upper=upper,
+                                                  train=train))
 
 
 def Softmax(axis: int = -1) -> Layer:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 
-from jaxdl.core import Array, Layer, Params, State
+from jaxdl.core import Array, Layer, stochastic
 
 __all__ = ["Dropout"]
 
@@ -24,20 +22,11 @@ def Dropout(drop_rate: float) -> Layer:
     """
     if not 0.0 <= drop_rate < 1.0:
         raise ValueError(f"Dropout: drop_rate must be in [0, 1), got {drop_rate}")
-    name = f"Dropout({drop_rate})"
 
-    def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
-        del key
-        return input_shape, (), ()
-
-    def apply(params: Params, state: State, x: Array, *, key: Array | None = None,
-              train: bool = False) -> tuple[Array, State]:
-        del params
+    def drop(x: Array, key: Array | None, train: bool) -> Array:
         if not train or drop_rate == 0.0:
-            return x, state
-        if key is None:
-            raise ValueError(f"{name}: apply(..., train=True) needs a PRNG key (key=...)")
+            return x
         keep = jax.random.bernoulli(key, 1.0 - drop_rate, jnp.shape(x))
-        return jnp.where(keep, x / (1.0 - drop_rate), jnp.zeros_like(x)), state
+        return jnp.where(keep, x / (1.0 - drop_rate), jnp.zeros_like(x))
 
-    return Layer(init, apply, name)
+    return stochastic(f"Dropout({drop_rate})", drop)
