@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import jaxdl.data as jd
-from jaxdl.data import _builders, _load, _paths
+from jaxdl.data import _builders, _paths
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -295,11 +295,6 @@ def test_bulk_decoding_matches_tfds(root: Path, name: str, split: str) -> None:
         np.testing.assert_array_equal(col, np.stack([np.asarray(e) for e in expected]))
         assert col.dtype == np.asarray(expected[0]).dtype or col.dtype.kind == "U"
 
-
-def test_record_layout_rejects_unexpected_bytes() -> None:
-    assert _load._record_layout(b"") is None
-    assert _load._record_layout(b"\x12\x00") is None
-    assert _load._record_layout(b"\n\x05\n\x03abc") is None
 
 
 # ------------------------------------------------------------------ official tfds names

@@ -46,7 +46,7 @@ def _array(shape: tuple[int, ...], dtype: Any) -> tfds.features.Tensor:
 
 
 def _scalar(dtype: Any) -> tfds.features.Tensor:
-    """A number stored as raw bytes too: every record of a split then has one byte layout."""
+    """A number stored as raw bytes too (decoded in bulk like the tensors)."""
     return tfds.features.Tensor(shape=(), dtype=dtype, encoding=_Encoding.BYTES)
 
 

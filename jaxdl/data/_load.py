@@ -116,128 +116,16 @@ def _column_plan(features: Any) -> list[tuple[str, str, np.dtype, tuple[int, ...
     return plan
 
 
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    """Decodes the protobuf varint at ``buf[i:]``; returns ``(value, next position)``."""
-    value, shift = 0, 0
-    while True:
-        byte = buf[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, i
-        shift += 7
-
-
-def _record_layout(record: bytes) -> dict[str, tuple[int, int, int]] | None:
-    """Where each feature's payload sits in one serialized ``tf.train.Example``.
-
-    Returns ``{feature name: (list field tag, start, stop)}``, with tag 1 = bytes_list,
-    2 = float_list, 3 = int64_list (packed), or None for any layout this reader does
-    not expect (the caller then parses with protobuf).
-    """
-    try:
-        if record[0] != 0x0A:  # Example.features
-            return None
-        size, i = _varint(record, 1)
-        if i + size != len(record):
-            return None
-        out: dict[str, tuple[int, int, int]] = {}
-        while i < len(record):
-            if record[i] != 0x0A:  # Features.feature map entry
-                return None
-            size, i = _varint(record, i + 1)
-            entry_end = i + size
-            if record[i] != 0x0A:  # entry key
-                return None
-            size, i = _varint(record, i + 1)
-            key = record[i:i + size].decode("utf-8")
-            i += size
-            if record[i] != 0x12:  # entry value: Feature
-                return None
-            size, i = _varint(record, i + 1)
-            if i + size != entry_end:
-                return None
-            tag = record[i] >> 3
-            if tag not in (1, 2, 3) or record[i] & 7 != 2:
-                return None
-            size, i = _varint(record, i + 1)
-            list_end = i + size
-            if i == list_end or record[i] != 0x0A:  # one bytes value, or a packed list
-                return None
-            size, i = _varint(record, i + 1)
-            if i + size != list_end:
-                return None
-            out[key] = (tag, i, list_end)
-            i = entry_end
-        return out
-    except IndexError:
-        return None
-
-
-def _decode_fixed_layout(records: Sequence[bytes], plan: list[Any]
-                         ) -> dict[str, np.ndarray] | None:
-    """Bulk-decodes records that all share one byte layout, with a few NumPy slices.
-
-    jaxdl's builders store fixed-shape features as raw bytes, so every record of a
-    split has the same length and the same framing bytes; only the payloads differ.
-    The layout is read from the first record and the framing bytes of all records are
-    checked against it; on any mismatch this returns None (the caller parses records
-    one by one).
-    """
-    n = len(records)
-    if n == 0 or any(kind == "str" or enc == "zlib" for _, kind, _, _, enc in plan):
-        return None
-    length = len(records[0])
-    lengths = np.fromiter(map(len, records), dtype=np.int64, count=n)
-    if not (lengths == length).all():
-        return None
-    layout = _record_layout(records[0])
-    if layout is None or set(layout) != {p[0] for p in plan}:
-        return None
-    buf = np.frombuffer(b"".join(records), dtype=np.uint8).reshape(n, length)
-    framing = np.ones(length, dtype=bool)
-    for _, start, stop in layout.values():
-        framing[start:stop] = False
-    if not (buf[:, framing] == buf[0, framing]).all():
-        return None
-    out: dict[str, np.ndarray] = {}
-    for name, kind, dtype, shape, _ in plan:
-        tag, start, stop = layout[name]
-        payload = np.ascontiguousarray(buf[:, start:stop])
-        size = int(np.prod(shape)) if shape else 1
-        if kind == "raw" and tag == 1 and stop - start == size * dtype.itemsize:
-            out[name] = payload.view(dtype).reshape((n, *shape))
-        elif kind == "float" and tag == 2 and stop - start == 4 * size:
-            out[name] = payload.view("<f4").astype(dtype, copy=False).reshape((n, *shape))
-        elif kind == "int" and tag == 3 and size == 1:
-            # One varint per record, the same number of bytes in each (framing checked).
-            more = payload[:, :-1] >= 0x80
-            if not (more.all() and (payload[:, -1] < 0x80).all()):
-                return None
-            value = np.zeros(n, dtype=np.uint64)
-            for j in range(stop - start):
-                value |= (payload[:, j].astype(np.uint64) & np.uint64(0x7F)) << np.uint64(7 * j)
-            out[name] = value.view(np.int64).astype(dtype, copy=False).reshape((n, *shape))
-        else:
-            return None
-    return out
-
-
 def _decode_columns(records: Sequence[bytes], plan: list[Any]) -> dict[str, np.ndarray]:
     """Decodes serialized ``tf.train.Example`` records column by column, without TensorFlow.
 
     Equivalent to tfds's per-example ``deserialize_example_np`` followed by stacking
-    (the tests check this), but builds each column with one NumPy call: through
-    :func:`_decode_fixed_layout` when all records share a layout, else by parsing each
-    record once with protobuf.
+    (the tests check this), but parses each record once with tfds's protobuf classes and
+    builds each column with one NumPy call.
     """
     from tensorflow_datasets.proto import tf_example_pb2
 
     n = len(records)
-    if n:
-        fixed = _decode_fixed_layout(records, plan)
-        if fixed is not None:
-            return fixed
     maps = [tf_example_pb2.Example.FromString(r).features.feature for r in records]
     out: dict[str, np.ndarray] = {}
     for name, kind, dtype, shape, encoding in plan:
