@@ -29,16 +29,29 @@ def count_params(params: Params, *, include_bias: bool = True) -> int:
                if include_bias or not _is_bias(path))
 
 
-def _rows(layer: Layer, input_shape: Any, depth: int, rows: list[tuple[str, Any, int, int]]
-          ) -> Any:
+def _format_shape(shape: Any) -> str:
+    if isinstance(shape, tuple) and all(isinstance(d, int) for d in shape):
+        return str(("batch", *shape))
+    if isinstance(shape, (tuple, list)):
+        return "(" + ", ".join(_format_shape(s) for s in shape) + ")"
+    return str(shape)
+
+
+def _rows(layer: Layer, input_shape: Any, depth: int,
+          rows: list[tuple[str, Any, int | None]]) -> Any:
+    indent = "  " * max(depth - 1, 0)
     if layer.combinator == "serial" and depth < 8:
+        if depth > 0:  # a nested serial: a heading row, its layers indented below
+            heading = len(rows)
+            rows.append((indent + layer.name, None, None))
         shape = input_shape
         for child in layer.children:
             shape = _rows(child, shape, depth + 1, rows)
+        if depth > 0:
+            rows[heading] = (indent + layer.name, shape, None)
         return shape
     out, params, _ = abstract_init(layer, input_shape)
-    rows.append(("  " * max(depth - 1, 0) + layer.name, out, count_params(params),
-                 count_params(params, include_bias=False)))
+    rows.append((indent + layer.name, out, count_params(params)))
     return out
 
 
@@ -46,8 +59,9 @@ def summary(model: Layer, input_shape: Any, *, key: Array | None = None) -> str:
     """A table of the model's layers with output shape and parameter count.
 
     Nothing is allocated: shapes come from ``jax.eval_shape`` over ``init``. Serial
-    models are expanded one row per layer; the footer gives the total, split into
-    weights and biases.
+    models are expanded one row per layer (a nested serial gets a heading row with its
+    name and output shape, its layers indented below); the footer gives the total, split
+    into weights (every leaf not named ``"b"``/``"bias"``) and biases.
 
     Args:
       model: a layer or model.
@@ -65,21 +79,19 @@ def summary(model: Layer, input_shape: Any, *, key: Array | None = None) -> str:
       Total params: 12,790,502 (weights 12,789,000, biases 1,502)
     """
     del key
-    rows: list[tuple[str, Any, int, int]] = []
+    rows: list[tuple[str, Any, int | None]] = []
     _rows(model, input_shape, 0, rows)
-    total = sum(r[2] for r in rows)
-    weights = sum(r[3] for r in rows)
+    _, params, _ = abstract_init(model, input_shape)
+    total, weights = count_params(params), count_params(params, include_bias=False)
     header = ("Layer", "Output shape", "Params")
-    body = [(name, str(("batch", *out)) if isinstance(out, tuple) and all(
-        isinstance(d, int) for d in out) else str(out), f"{n:,}") for name, out, n, _ in rows]
+    body = [(name, _format_shape(out), "" if n is None else f"{n:,}") for name, out, n in rows]
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(3)]
     line = "-" * (sum(widths) + 4)
 
     def fmt(r: tuple[str, str, str]) -> str:
         return f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}"
 
-    out_lines = [f"Input shape: {('batch', *input_shape)}" if isinstance(input_shape, tuple)
-                 else f"Input shape: {input_shape}", line, fmt(header), line,
+    out_lines = [f"Input shape: {_format_shape(input_shape)}", line, fmt(header), line,
                  *[fmt(r) for r in body], line,
                  f"Total params: {total:,} (weights {weights:,}, biases {total - weights:,})"]
     return "\n".join(out_lines)

@@ -46,7 +46,8 @@ def test_summary_expands_nested_serial():
     model = jaxdl.serial(block, jaxdl.Dense(1))
     _, body = _body(jaxdl.summary(model, (5,)))
     names = [line[: line.index("('batch'")].rstrip() for line in body]
-    assert names == ["  Dense(3)", "  Tanh", "Dense(1)"]  # a nested serial's layers indented
+    # a nested serial: a heading row with its name, its layers indented below
+    assert names == ["block", "  Dense(3)", "  Tanh", "Dense(1)"]
     assert jaxdl.summary(model, (5,)).splitlines()[-1] == "Total params: 22 (weights 18, biases 4)"
 
 
@@ -60,7 +61,7 @@ def test_summary_of_single_layer_and_parallel():
     table = jaxdl.summary(par, (4,))
     _, body = _body(table)
     assert [line.split()[0] for line in body] == ["FanOut(2)", "parallel", "FanInConcat(axis=-1)"]
-    assert "((2,), (3,))" in body[1]
+    assert "(('batch', 2), ('batch', 3))" in body[1]
     assert table.splitlines()[-1] == "Total params: 25 (weights 20, biases 5)"
 
 
@@ -87,3 +88,15 @@ def test_count_params_dense(use_bias, total):
     _, params, _ = jaxdl.Dense(3, use_bias=use_bias).init(jax.random.key(0), (4,))
     assert jaxdl.count_params(params) == total
     assert jaxdl.count_params(params, include_bias=False) == 12
+
+
+def test_nested_serial_gets_a_heading_and_tuple_shapes_show_the_batch():
+    block = jaxdl.serial(jaxdl.FanOut(2), jaxdl.parallel(jaxdl.Dense(8), jaxdl.Dense(8)),
+                         jaxdl.FanInSum(), name="residual")
+    text = jaxdl.summary(jaxdl.serial(jaxdl.Dense(8), block, jaxdl.Dense(2)), (4,))
+    lines = text.splitlines()
+    heading = next(line for line in lines if line.startswith("residual"))
+    assert "('batch', 8)" in heading
+    assert any(line.startswith("  FanOut(2)") and "(('batch', 8), ('batch', 8))" in line
+               for line in lines)
+    assert lines[-1] == "Total params: 202 (weights 176, biases 26)"
