@@ -37,15 +37,10 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def fashion(root: Path) -> dict[str, float]:
-    """Prepares fashion_mnist once from shared/data; returns the timings."""
+def fashion(root: Path) -> Path:
+    """Prepares fashion_mnist once from shared/data (its timings are benchmarks/data.py's)."""
     _need_shared("fashion-mnist")
-    t0 = time.perf_counter()
-    jd.prepare("fashion_mnist", data_dir=root, source_dir=SHARED / "fashion-mnist")
-    t1 = time.perf_counter()
-    jd.load("fashion_mnist", split="train", data_dir=root)
-    t2 = time.perf_counter()
-    return {"prepare_s": t1 - t0, "load_train_s": t2 - t1}
+    return jd.prepare("fashion_mnist", data_dir=root, source_dir=SHARED / "fashion-mnist")
 
 
 @pytest.fixture
@@ -157,7 +152,7 @@ def test_karate_club(root: Path) -> None:
 # ------------------------------------------------------------------ raw files from shared/data
 
 
-def test_fashion_mnist_test_split_is_the_raw_idx_files(root: Path, fashion: dict) -> None:
+def test_fashion_mnist_test_split_is_the_raw_idx_files(root: Path, fashion: Path) -> None:
     data = jd.load("fashion_mnist", split="test", data_dir=root)
     assert data["image"].shape == (10000, 28, 28, 1) and data["image"].dtype == np.uint8
     assert data["label"].dtype == np.int64
@@ -165,7 +160,7 @@ def test_fashion_mnist_test_split_is_the_raw_idx_files(root: Path, fashion: dict
     np.testing.assert_array_equal(data["label"], _raw_idx("t10k-labels-idx1-ubyte.gz"))
 
 
-def test_fashion_mnist_train_split(root: Path, fashion: dict) -> None:
+def test_fashion_mnist_train_split(root: Path, fashion: Path) -> None:
     data = jd.load("fashion_mnist", split="train", data_dir=root)
     assert data["image"].shape == (60000, 28, 28, 1) and data["image"].dtype == np.uint8
     assert np.bincount(data["label"]).tolist() == [6000] * 10
@@ -177,44 +172,23 @@ def test_fashion_mnist_train_split(root: Path, fashion: dict) -> None:
     np.testing.assert_array_equal(head["image"], data["image"][:6000])
 
 
-def test_fashion_mnist_acceptance_timings(root: Path, fashion: dict) -> None:
-    # The issue's acceptance: prepare < 15 s on a 2-core machine, load again < 2 s.
-    # (Loading is re-timed up to three times: a busy shared machine should not fail it.)
-    assert fashion["prepare_s"] < 15.0, fashion
-    load_s = fashion["load_train_s"]
-    for _ in range(2):
-        if load_s < 2.0:
-            break
-        t = time.perf_counter()
-        jd.load("fashion_mnist", split="train", data_dir=root)
-        load_s = min(load_s, time.perf_counter() - t)
-    assert load_s < 2.0, fashion
+def test_fashion_mnist_reload_in_a_fresh_process(root: Path, fashion: Path) -> None:
+    # a new process finds the prepared files without the builder classes or any download
+    code = (f"import jaxdl.data as jd; x = jd.load('fashion_mnist', data_dir={str(root)!r}); "
+            "print(x['image'].shape, x['image'].dtype)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.split() == ["(60000,", "28,", "28,", "1)", "uint8"]
+    assert "Downloading" not in out.stdout + out.stderr
 
 
-def test_fashion_mnist_reload_in_a_fresh_process(root: Path, fashion: dict) -> None:
-    code = ("import time, jaxdl.data as jd; t = time.perf_counter(); "
-            f"x = jd.load('fashion_mnist', data_dir={str(root)!r}); "
-            "print(x['image'].shape, time.perf_counter() - t)")
-    seconds = []
-    for _ in range(2):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True, cwd=Path(__file__).resolve().parents[1])
-        shape, t = out.stdout.rsplit(" ", 1)
-        assert shape == "(60000, 28, 28, 1)"
-        assert "Downloading" not in out.stdout + out.stderr
-        seconds.append(float(t))
-        if seconds[-1] < 2.0:
-            break
-    assert min(seconds) < 2.0, seconds
-
-
-def test_fashion_mnist_class_names(root: Path, fashion: dict) -> None:
+def test_fashion_mnist_class_names(root: Path, fashion: Path) -> None:
     ds = jd.source("fashion_mnist", split="test", data_dir=root)
     assert ds.info.features["label"].names[0] == "T-shirt/top"
     assert ds.info.features["label"].names[9] == "Ankle boot"
 
 
-def test_data_source_random_access(root: Path, fashion: dict) -> None:
+def test_data_source_random_access(root: Path, fashion: Path) -> None:
     ds = jd.source("fashion_mnist", split="test", data_dir=root)
     full = jd.load("fashion_mnist", split="test", data_dir=root)
     assert len(ds) == 10000 and ds.features == ("image", "label")
