@@ -11,7 +11,6 @@ costs one dispatch, not one per step.
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +24,7 @@ from tqdm.auto import tqdm
 from jaxdl import losses as losses_lib
 from jaxdl import metrics as metrics_lib
 from jaxdl.core import Array, Layer, Params, State, check_option
+from jaxdl.data import device_batch, num_batches
 
 __all__ = [
     "Batch", "TrainStep", "make_train_step", "make_eval_step", "evaluate", "fit", "FitResult",
@@ -61,9 +61,7 @@ def iterations_per_epoch(num_examples: int, batch_size: int | None, *,
         return 1
     if batch_size < 1:
         raise ValueError(f"iterations_per_epoch: batch_size must be >= 1 or None, got {batch_size}")
-    if drop_remainder:
-        return num_examples // batch_size
-    return math.ceil(num_examples / batch_size)
+    return num_batches(num_examples, batch_size, drop_remainder=drop_remainder)
 
 
 def _apply_fn(model: ApplyLike) -> Callable[..., tuple[Array, State]]:
@@ -303,23 +301,24 @@ class TrainingDivergedError(FloatingPointError):
 
 
 def _make_epoch_fn(step: TrainStep, batch_size: int, num_full: int) -> Callable[..., Any]:
-    """One jitted epoch: a ``lax.scan`` over ``num_full`` index batches, data on device."""
+    """One jitted epoch: a ``lax.scan`` over the ``num_full`` full batches of ``perm``,
+    each gathered from the on-device data by :func:`jaxdl.data.device_batch`."""
 
     def epoch(params: Params, state: State, opt_state: optax.OptState, x: Array, y: Array,
               perm: Array, key: Array) -> tuple[Any, ...]:
-        idx = perm[: num_full * batch_size].reshape(num_full, batch_size)
         keys = jax.random.split(key, num_full)
 
         def body(carry: tuple[Any, ...], inp: tuple[Array, Array]) -> tuple[tuple[Any, ...], Any]:
             params, state, opt_state, stopped = carry
-            ib, k = inp
-            p, s, o, m = step(params, state, opt_state, (x[ib], y[ib]), k)
+            i, k = inp
+            batch = device_batch({"x": x, "y": y}, perm, i, batch_size)
+            p, s, o, m = step(params, state, opt_state, (batch["x"], batch["y"]), k)
             bad = stopped | m.pop("nonfinite")
             p, s, o = _tree_select(bad, (params, state, opt_state), (p, s, o))
             return (p, s, o, bad), m
 
         (params, state, opt_state, stopped), ms = jax.lax.scan(
-            body, (params, state, opt_state, jnp.array(False)), (idx, keys))
+            body, (params, state, opt_state, jnp.array(False)), (jnp.arange(num_full), keys))
         return params, state, opt_state, stopped, jax.tree_util.tree_map(jnp.sum, ms)
 
     return jax.jit(epoch, donate_argnums=(0, 1, 2))

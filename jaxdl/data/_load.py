@@ -552,8 +552,8 @@ def load(
     * ``fashion_mnist``: ``image`` (n, 28, 28, 1) uint8, ``label`` (n,) int64; splits
       ``train`` (60,000) and ``test`` (10,000), published order.
     * ``movielens_small`` (= ``movielens_small/ratings``): ``user_id``, ``movie_id``,
-      ``user_index``, ``movie_index``, ``timestamp`` int64, ``rating`` float32;
-      ``movielens_small/movies``: ``movie_id``, ``movie_index``, ``title``, ``genres``.
+      ``timestamp`` int64, ``rating`` float32;
+      ``movielens_small/movies``: ``movie_id`` (sorted), ``title``, ``genres`` str.
     * ``rt_polarity``: ``text`` (n,) str, ``label`` (n,) int64 (1 positive).
     * ``karate_club`` (= ``karate_club/nodes``): ``node``, ``label``;
       ``karate_club/edges``: ``source``, ``target`` int64, ``weight`` float32.
