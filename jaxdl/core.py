@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxdl._checks import check_input_shape, check_option, check_shape  # noqa: F401
+
 Array = jax.Array
 Shape = tuple[int, ...]
 Params = Any  # a pytree of arrays
@@ -69,60 +71,6 @@ class Layer(NamedTuple):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def check_option(fn_name: str, arg: str, value: str, allowed: Sequence[str]) -> str:
-    """Returns ``value`` if it is one of ``allowed``; raises a ``ValueError`` listing them."""
-    if value not in allowed:
-        raise ValueError(
-            f"{fn_name}: unknown {arg}={value!r}; allowed: {', '.join(repr(a) for a in allowed)}"
-        )
-    return value
-
-
-def check_shape(name: str, x: Any, expected_tail: Sequence[int | None], *, min_batch: int = 1,
-                max_batch: int | None = 1) -> None:
-    """Raises a ``ValueError`` unless ``x.shape`` is ``(*batch, *expected_tail)``.
-
-    Args:
-      name: the layer's name, for the message.
-      x: the input array.
-      expected_tail: the per-example shape; ``None`` entries match any size.
-      min_batch: the fewest leading batch axes allowed.
-      max_batch: the most leading batch axes allowed (``None``: any number).
-    """
-    shape = tuple(jnp.shape(x))
-    tail = tuple(expected_tail)
-    n_batch = len(shape) - len(tail)
-    ok = n_batch >= min_batch and (max_batch is None or n_batch <= max_batch)
-    if ok:
-        ok = all(e is None or e == s for e, s in zip(tail, shape[n_batch:]))
-    if not ok:
-        shown = ", ".join("?" if e is None else str(e) for e in tail)
-        if max_batch == 1 and min_batch == 1:
-            batch = "batch, "
-        elif max_batch is None:
-            batch = "*batch, "
-        else:
-            batch = f"{min_batch}..{max_batch} batch axes, "
-        raise ValueError(f"{name}: expected input of shape ({batch}{shown}), got {shape}")
-
-
-def check_input_shape(name: str, input_shape: Any, rank: int | None = None) -> Shape:
-    """Validates a per-example ``input_shape`` given to ``init``; returns it as a tuple."""
-    if not isinstance(input_shape, (tuple, list)) or not all(
-            isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in input_shape):
-        raise TypeError(f"{name}: input_shape must be a tuple of ints (batch axis excluded), "
-                        f"got {input_shape!r}")
-    shape = tuple(int(d) for d in input_shape)
-    if any(d <= 0 for d in shape):
-        raise ValueError(f"{name}: input_shape must have positive sizes, got {shape}")
-    if rank is not None and len(shape) != rank:
-        raise ValueError(
-            f"{name}: expected a per-example input_shape of rank {rank} (batch axis excluded), "
-            f"got {shape}"
-        )
-    return shape
 
 
 def split_key(key: Array | None, n: int) -> list[Array | None]:

@@ -1,0 +1,232 @@
+"""Validation helpers shared by every part of jaxdl: one home for the error messages.
+
+Every check raises ``TypeError`` (wrong kind of value) or ``ValueError`` (right kind,
+wrong value) whose message starts with the name of the function or layer that was
+called, names the option and shows the value received. Nothing here branches on the
+value of a traced array: options that may be traced (rates, slopes, learning rates) are
+checked only when they are concrete Python or NumPy numbers.
+"""
+
+from __future__ import annotations
+
+import difflib
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "check_option", "check_shape", "check_input_shape", "check_int", "check_float",
+    "check_bool", "check_axis", "check_name", "did_you_mean", "is_concrete", "as_key",
+]
+
+
+def did_you_mean(value: Any, allowed: Sequence[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest allowed string, or ``""``."""
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value, list(allowed), n=1, cutoff=0.6)
+    if not close:
+        close = [a for a in allowed if value.lower() == a.lower() or value.lower() in a.lower()][:1]
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_option(fn_name: str, arg: str, value: Any, allowed: Sequence[str]) -> str:
+    """Returns ``value`` if it is one of ``allowed``; else a ``ValueError`` listing them.
+
+    Example:
+      >>> check_option("f", "mode", "min", ("min", "max"))
+      'min'
+      >>> check_option("f", "mode", "mni", ("min", "max"))
+      Traceback (most recent call last):
+      ...
+      ValueError: f: unknown mode='mni'; allowed: 'min', 'max'; did you mean 'min'?
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{fn_name}: {arg} must be a string, one of "
+                        f"{', '.join(repr(a) for a in allowed)}; got {value!r} "
+                        f"({type(value).__name__})")
+    if value not in allowed:
+        raise ValueError(f"{fn_name}: unknown {arg}={value!r}; allowed: "
+                         f"{', '.join(repr(a) for a in allowed)}{did_you_mean(value, allowed)}")
+    return value
+
+
+def is_concrete(x: Any) -> bool:
+    """True when ``x`` is a Python/NumPy number or a non-traced array (its value is known)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def check_int(fn_name: str, arg: str, value: Any, *, min_value: int | None = None,
+              max_value: int | None = None, allow_none: bool = False) -> int | None:
+    """A Python/NumPy integer (never a bool) within ``[min_value, max_value]``; returns it as ``int``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{fn_name}: {arg} must be an int{' or None' if allow_none else ''}, "
+                        f"got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if min_value is not None and value < min_value:
+        raise ValueError(f"{fn_name}: {arg} must be >= {min_value}, got {value}")
+    if max_value is not None and value > max_value:
+        raise ValueError(f"{fn_name}: {arg} must be <= {max_value}, got {value}")
+    return value
+
+
+def check_float(fn_name: str, arg: str, value: Any, *, min_value: float | None = None,
+                max_value: float | None = None, min_open: bool = False,
+                max_open: bool = False, allow_none: bool = False,
+                allow_traced: bool = True) -> Any:
+    """A real number (Python, NumPy or a scalar JAX array) in the given range.
+
+    Traced arrays (under ``jit``/``vmap``) pass unchecked when ``allow_traced`` (their value
+    is not known); concrete values must be finite and in range. Returns the value as
+    given (a Python number becomes ``float``).
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (jax.Array, np.ndarray)) and not isinstance(value, bool):
+        if jnp.ndim(value) != 0 or not (jnp.issubdtype(value.dtype, jnp.floating)
+                                        or jnp.issubdtype(value.dtype, jnp.integer)):
+            raise TypeError(f"{fn_name}: {arg} must be a real scalar, got an array of shape "
+                            f"{jnp.shape(value)} and dtype {value.dtype}")
+        if not is_concrete(value):
+            if allow_traced:
+                return value
+            raise TypeError(f"{fn_name}: {arg} must be a concrete number, got a traced array")
+        number = float(value)
+    elif isinstance(value, bool) or not isinstance(value, (numbers.Real, np.number)):
+        raise TypeError(f"{fn_name}: {arg} must be a number{' or None' if allow_none else ''}, "
+                        f"got {value!r} ({type(value).__name__})")
+    else:
+        number = float(value)
+        value = number
+    if not np.isfinite(number):
+        raise ValueError(f"{fn_name}: {arg} must be finite, got {number}")
+    if min_value is not None and (number <= min_value if min_open else number < min_value):
+        raise ValueError(f"{fn_name}: {arg} must be {'>' if min_open else '>='} {min_value}, "
+                         f"got {number}")
+    if max_value is not None and (number >= max_value if max_open else number > max_value):
+        raise ValueError(f"{fn_name}: {arg} must be {'<' if max_open else '<='} {max_value}, "
+                         f"got {number}")
+    return value
+
+
+def check_bool(fn_name: str, arg: str, value: Any) -> bool:
+    """A Python or NumPy bool (``"no"``, ``1`` and ``None`` are refused)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{fn_name}: {arg} must be True or False, got {value!r} "
+                        f"({type(value).__name__})")
+    return bool(value)
+
+
+def check_axis(fn_name: str, arg: str, value: Any) -> int:
+    """A negative axis of the per-example shape (counted from the end, so that any number
+    of leading batch axes, and ``jax.vmap``, leave its meaning unchanged)."""
+    value = check_int(fn_name, arg, value)
+    if value >= 0:
+        raise ValueError(f"{fn_name}: {arg} must be negative (counted from the last axis, so "
+                         f"it means the same batched and under jax.vmap), got {value}; "
+                         f"e.g. {arg}=-1 for the last axis")
+    return value
+
+
+def check_name(fn_name: str, value: Any) -> str | None:
+    """A layer name: ``None`` (the default) or a snake_case identifier."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or not value.isidentifier() or \
+            value != value.lower() or value.startswith("_"):
+        raise ValueError(f"{fn_name}: name must be a snake_case identifier such as 'encoder' "
+                         f"or 'dense_out', got {value!r}")
+    return value
+
+
+def check_shape(name: str, x: Any, expected_tail: Sequence[int | None], *, min_batch: int = 0,
+                max_batch: int | None = None) -> None:
+    """Raises a ``ValueError`` unless ``x.shape`` is ``(*batch, *expected_tail)``.
+
+    The default is the batch-axis rule of every jaxdl layer: any number of leading batch
+    axes (none included, as under ``jax.vmap`` over single examples).
+
+    Args:
+      name: the layer's name, for the message.
+      x: the input array.
+      expected_tail: the per-example shape; ``None`` entries match any size.
+      min_batch: the fewest leading batch axes allowed.
+      max_batch: the most leading batch axes allowed (``None``: any number).
+    """
+    if not hasattr(x, "shape"):
+        raise TypeError(f"{name}: expected an array input, got {type(x).__name__}")
+    shape = tuple(jnp.shape(x))
+    tail = tuple(expected_tail)
+    n_batch = len(shape) - len(tail)
+    ok = n_batch >= min_batch and (max_batch is None or n_batch <= max_batch)
+    if ok:
+        ok = all(e is None or e == s for e, s in zip(tail, shape[n_batch:]))
+    if not ok:
+        shown = ", ".join("?" if e is None else str(e) for e in tail)
+        if max_batch == 1 and min_batch == 1:
+            batch = "batch, "
+        elif max_batch is None and min_batch == 0:
+            batch = "*batch, "
+        elif max_batch is None:
+            batch = f"*batch (>= {min_batch} axes), "
+        else:
+            batch = f"{min_batch}..{max_batch} batch axes, "
+        raise ValueError(f"{name}: expected input of shape ({batch}{shown}), got {shape}")
+
+
+def check_input_shape(name: str, input_shape: Any, rank: int | None = None, *,
+                      allow_none: bool = True) -> tuple[int | None, ...]:
+    """Validates a per-example ``input_shape`` given to ``init``; returns it as a tuple.
+
+    Sizes are positive ints; ``None`` stands for an axis of any length (time) when
+    ``allow_none``.
+    """
+    if not isinstance(input_shape, (tuple, list)) or not all(
+            (d is None and allow_none) or (isinstance(d, (int, np.integer))
+                                           and not isinstance(d, bool)) for d in input_shape):
+        what = "ints or None" if allow_none else "ints"
+        raise TypeError(f"{name}: input_shape must be a tuple of {what} (batch axis excluded), "
+                        f"got {input_shape!r}")
+    shape = tuple(None if d is None else int(d) for d in input_shape)
+    if any(d is not None and d <= 0 for d in shape):
+        raise ValueError(f"{name}: input_shape must have positive sizes, got {shape}")
+    if rank is not None and len(shape) != rank:
+        raise ValueError(
+            f"{name}: expected a per-example input_shape of rank {rank} (batch axis excluded), "
+            f"got {shape}"
+        )
+    return shape
+
+
+def as_key(fn_name: str, key: Any, *, allow_none: bool = False) -> jax.Array | None:
+    """A PRNG key from a key (typed or raw ``uint32[2]``) or an int seed.
+
+    ``fit(key=0)`` and ``fit(key=jax.random.key(0))`` mean the same thing everywhere in
+    jaxdl.
+    """
+    if key is None:
+        if allow_none:
+            return None
+        raise TypeError(f"{fn_name}: key must be a PRNG key or an int seed, got None")
+    if isinstance(key, bool):
+        raise TypeError(f"{fn_name}: key must be a PRNG key or an int seed, got {key!r}")
+    if isinstance(key, (numbers.Integral, np.integer)):
+        return jax.random.key(int(key))
+    if isinstance(key, (jax.Array, np.ndarray)):
+        if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+            if key.shape != ():
+                raise ValueError(f"{fn_name}: key must be a single PRNG key, got a key array of "
+                                 f"shape {key.shape}")
+            return key
+        if key.shape == (2,) and key.dtype == jnp.uint32:
+            return jax.random.wrap_key_data(key)
+        if key.shape == () and jnp.issubdtype(key.dtype, jnp.integer):
+            return jax.random.key(key)
+    raise TypeError(f"{fn_name}: key must be a PRNG key (jax.random.key(seed)) or an int seed, "
+                    f"got {type(key).__name__} {getattr(key, 'shape', '')}".rstrip())
