@@ -2,15 +2,15 @@
 
 Every layer and model is a :class:`Layer`, a pair of pure functions
 ``init(key, input_shape) -> (output_shape, params, state)`` and
-``apply(params, state, x, *, key=None, train=False) -> (y, state)``.
+``apply(params, state, x, *, key=None, train=False, lengths=None) -> (y, state)``.
 """
 
 from jaxdl import activations, initializers, losses, metrics
 from jaxdl.checkpoint import load_checkpoint, save_checkpoint
+from jaxdl.combinators import FanInConcat, FanInSum, FanOut, parallel, serial, shape_dependent
 from jaxdl.core import (
-    ApplyFn, FanInConcat, FanInSum, FanOut, InitFn, Layer, Shape, abstract_init,
-    check_input_shape, check_option, check_shape, elementwise, fan_out, parallel, serial,
-    shape_dependent, stateless, stochastic,
+    ApplyFn, InitFn, Layer, Shape, abstract_init, elementwise, init_population, length_mask,
+    stateless, stochastic,
 )
 from jaxdl.layers import (
     BipolarSigmoid, Dense, Dropout, Elu, Flatten, Gelu, Identity, LeakyRelu, Linear, Perceptron,
@@ -19,20 +19,22 @@ from jaxdl.layers import (
 from jaxdl.perceptron import PerceptronFit, perceptron_fit, perceptron_predict
 from jaxdl.summary import count_params, summary
 from jaxdl.training import (
-    EarlyStopping, FitResult, TrainingDivergedError, evaluate, fit, iterations_per_epoch,
-    make_eval_step, make_train_step,
+    Batch, Checkpoint, EarlyStopping, EpochInfo, FitInterrupted, FitResult,
+    TrainingDivergedError, evaluate, fit, iterations_per_epoch, make_eval_step, make_train_step,
+    predict,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "activations", "initializers", "losses", "metrics",
-    "Layer", "InitFn", "ApplyFn", "Shape", "serial", "parallel", "FanOut", "fan_out", "FanInSum",
+    "Layer", "InitFn", "ApplyFn", "Shape", "serial", "parallel", "FanOut", "FanInSum",
     "FanInConcat", "shape_dependent", "elementwise", "stateless", "stochastic", "abstract_init",
-    "check_shape", "check_input_shape", "check_option",
+    "init_population", "length_mask",
     "Dense", "Flatten", "Identity", "Perceptron", "Dropout", "Step", "Linear", "Sigmoid",
     "BipolarSigmoid", "Tanh", "Relu", "LeakyRelu", "RandomizedRelu", "Softmax", "Elu", "Gelu",
     "Swish", "perceptron_fit", "perceptron_predict", "PerceptronFit", "summary", "count_params",
-    "make_train_step", "make_eval_step", "evaluate", "fit", "FitResult", "EarlyStopping",
-    "TrainingDivergedError", "iterations_per_epoch", "save_checkpoint", "load_checkpoint",
+    "Batch", "make_train_step", "make_eval_step", "evaluate", "predict", "fit", "FitResult",
+    "FitInterrupted", "EarlyStopping", "EpochInfo", "Checkpoint", "TrainingDivergedError",
+    "iterations_per_epoch", "save_checkpoint", "load_checkpoint",
 ]

@@ -29,8 +29,10 @@ def did_you_mean(value: Any, allowed: Sequence[str]) -> str:
     if not isinstance(value, str):
         return ""
     close = difflib.get_close_matches(value, list(allowed), n=1, cutoff=0.6)
-    if not close:
-        close = [a for a in allowed if value.lower() == a.lower() or value.lower() in a.lower()][:1]
+    if not close:  # "Mse", "mse_loss", "relu" for "leaky_relu": containment either way
+        low = value.lower()
+        close = sorted((a for a in allowed if low in a.lower() or a.lower() in low),
+                       key=lambda a: -len(a))[:1]
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
@@ -69,10 +71,16 @@ def check_int(fn_name: str, arg: str, value: Any, *, min_value: int | None = Non
         raise TypeError(f"{fn_name}: {arg} must be an int{' or None' if allow_none else ''}, "
                         f"got {value!r} ({type(value).__name__})")
     value = int(value)
-    if min_value is not None and value < min_value:
-        raise ValueError(f"{fn_name}: {arg} must be >= {min_value}, got {value}")
-    if max_value is not None and value > max_value:
-        raise ValueError(f"{fn_name}: {arg} must be <= {max_value}, got {value}")
+    if (min_value is not None and value < min_value) or (max_value is not None
+                                                         and value > max_value):
+        if min_value is not None and max_value is not None:
+            want = f"in [{min_value}, {max_value}]"
+        elif min_value is not None:
+            want = f">= {min_value}"
+        else:
+            want = f"<= {max_value}"
+        raise ValueError(f"{fn_name}: {arg} must be {want}{' or None' if allow_none else ''}, "
+                         f"got {value}")
     return value
 
 
@@ -106,12 +114,18 @@ def check_float(fn_name: str, arg: str, value: Any, *, min_value: float | None =
         value = number
     if not np.isfinite(number):
         raise ValueError(f"{fn_name}: {arg} must be finite, got {number}")
-    if min_value is not None and (number <= min_value if min_open else number < min_value):
-        raise ValueError(f"{fn_name}: {arg} must be {'>' if min_open else '>='} {min_value}, "
-                         f"got {number}")
-    if max_value is not None and (number >= max_value if max_open else number > max_value):
-        raise ValueError(f"{fn_name}: {arg} must be {'<' if max_open else '<='} {max_value}, "
-                         f"got {number}")
+    low = min_value is not None and (number <= min_value if min_open else number < min_value)
+    high = max_value is not None and (number >= max_value if max_open else number > max_value)
+    if low or high:
+        if min_value is not None and max_value is not None:
+            want = (f"in {'(' if min_open else '['}{min_value:g}, "
+                    f"{max_value:g}{')' if max_open else ']'}")
+        elif min_value is not None:
+            want = f"{'>' if min_open else '>='} {min_value:g}"
+        else:
+            want = f"{'<' if max_open else '<='} {max_value:g}"
+        raise ValueError(f"{fn_name}: {arg} must be {want}{' or None' if allow_none else ''}, "
+                         f"got {number!r}")
     return value
 
 

@@ -1,34 +1,51 @@
-"""The layer protocol and the combinators that compose layers.
+"""The layer protocol: what a jaxdl layer is, written down once.
 
 Every layer and every model in jaxdl is a :class:`Layer`: a named pair of pure functions
 
 * ``init(key, input_shape) -> (output_shape, params, state)``
-* ``apply(params, state, x, *, key=None, train=False) -> (y, state)``
+* ``apply(params, state, x, *, key=None, train=False, lengths=None) -> (y, state)``
 
-``input_shape``/``output_shape`` are the shapes of **one example** (no batch axis);
-``apply`` takes a batch ``x`` of shape ``(batch, *input_shape)`` (elementwise layers and
-``Dense`` accept any number of leading batch axes). ``params`` are what the optimiser
-trains; ``state`` is what changes during training without gradients (BatchNorm running
-statistics). Stateless, parameter-free layers use ``()`` for both. Randomness (dropout,
-randomized ReLU) comes in through the explicit ``key``; combinators split it once per
-sub-layer. See ``docs/protocol.md``.
+**The batch-axis rule.** ``input_shape``/``output_shape`` are the shapes of **one example**;
+``apply`` takes ``x`` of shape ``(*batch, *input_shape)`` with any number of leading batch
+axes, none included, so ``apply`` gives the same numbers on a batch, on one example and
+under ``jax.vmap`` over examples. Layers address the per-example axes from the end
+(negative axes), check the rank they receive, and a per-example shape may hold ``None``
+for an axis of any length (time).
+
+``params`` are what the optimiser trains; ``state`` is what changes during training
+without gradients (BatchNorm statistics). Layers with neither use ``{}``; combinators hold
+their children's in dicts keyed by unique snake_case names (``dense``, ``dense_1``),
+leaving out children that have none. Randomness comes in through the explicit ``key``;
+per-batch context reaches every layer through keywords that every combinator forwards:
+``train`` (dropout on or off) and ``lengths`` (``(*batch,)`` integer valid lengths of
+variable-length sequences; ``None`` when every position is valid). See
+``docs/protocol.md``.
 """
 
 from __future__ import annotations
 
+import re
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxdl._checks import check_input_shape, check_option, check_shape  # noqa: F401
+from jaxdl._checks import (  # noqa: F401  (re-exported: jaxdl.core.check_shape, ...)
+    check_input_shape, check_name, check_option, check_shape,
+)
 
 Array = jax.Array
-Shape = tuple[int, ...]
-Params = Any  # a pytree of arrays
+Shape = tuple[int | None, ...]
+Params = Any  # a pytree of arrays: dicts keyed by layer and parameter names
 State = Any  # a pytree of arrays
+
+__all__ = [
+    "Array", "Shape", "Params", "State", "InitFn", "ApplyFn", "Layer", "layer_name",
+    "unique_names", "child_key", "has_leaves", "abstract_init", "init_population",
+    "stateless", "stochastic", "elementwise", "length_mask",
+]
 
 
 class InitFn(Protocol):
@@ -38,7 +55,7 @@ class InitFn(Protocol):
 
 
 class ApplyFn(Protocol):
-    """``apply(params, state, x, *, key=None, train=False) -> (y, new_state)``."""
+    """``apply(params, state, x, *, key=None, train=False, lengths=None) -> (y, new_state)``."""
 
     def __call__(
         self,
@@ -48,6 +65,7 @@ class ApplyFn(Protocol):
         *,
         key: Array | None = None,
         train: bool = False,
+        lengths: Array | None = None,
     ) -> tuple[Any, State]: ...
 
 
@@ -56,11 +74,13 @@ class Layer(NamedTuple):
 
     Attributes:
       init: ``(key, input_shape) -> (output_shape, params, state)``.
-      apply: ``(params, state, x, *, key=None, train=False) -> (y, state)``.
-      name: a human-readable name, used in error messages and :func:`jaxdl.summary`.
+      apply: ``(params, state, x, *, key=None, train=False, lengths=None) -> (y, state)``.
+      name: a snake_case name (``"dense"``, or the ``name=`` given to the constructor);
+        a combinator keys its children's params and state by these names, made unique
+        by a suffix (``dense``, ``dense_1``, ...).
       children: the sub-layers of a combinator (empty for a plain layer).
-      combinator: ``"serial"`` or ``"parallel"`` for those combinators, else ``""``;
-        ``params[i]``/``state[i]`` of a combinator belong to ``children[i]``.
+      combinator: ``"serial"`` or ``"parallel"`` for those combinators, else ``""``.
+      label: a human-readable description (``"Dense(3)"``) for errors and summaries.
     """
 
     init: InitFn
@@ -68,16 +88,54 @@ class Layer(NamedTuple):
     name: str = "layer"
     children: tuple["Layer", ...] = ()
     combinator: str = ""
+    label: str = ""
 
 
-# --------------------------------------------------------------------------- helpers
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
-def split_key(key: Array | None, n: int) -> list[Array | None]:
-    """Splits ``key`` into ``n`` keys, or returns ``n`` Nones when ``key`` is None."""
+def layer_name(constructor: str, name: str | None) -> str:
+    """The snake_case default name of a layer built by ``constructor`` (``"LeakyRelu"`` ->
+    ``"leaky_relu"``), or ``name`` after checking it is a snake_case identifier."""
+    checked = check_name(constructor, name)
+    return checked if checked is not None else _CAMEL.sub("_", constructor).lower()
+
+
+def unique_names(layers: Sequence[Layer]) -> tuple[str, ...]:
+    """Unique keys for a combinator's children: a repeated name gets ``_1``, ``_2``, ...
+
+    Example:
+      >>> import jaxdl
+      >>> unique_names([jaxdl.Dense(2), jaxdl.Relu(), jaxdl.Dense(2), jaxdl.Dense(1, name="out")])
+      ('dense', 'relu', 'dense_1', 'out')
+    """
+    used: set[str] = set()
+    out = []
+    for layer in layers:
+        base = layer.name
+        candidate, i = base, 0
+        while candidate in used:
+            i += 1
+            candidate = f"{base}_{i}"
+        used.add(candidate)
+        out.append(candidate)
+    return tuple(out)
+
+
+def child_key(key: Array | None, name: str) -> Array | None:
+    """The key of a combinator's child: ``fold_in(key, crc32(name))`` (None stays None).
+
+    Keys follow names, not positions: inserting a layer leaves every other layer's
+    initial parameters and dropout masks unchanged.
+    """
     if key is None:
-        return [None] * n
-    return list(jax.random.split(key, n))
+        return None
+    return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
+
+
+def has_leaves(tree: Any) -> bool:
+    """Whether a params/state pytree holds any array (combinators leave out those without)."""
+    return bool(jax.tree_util.tree_leaves(tree))
 
 
 def abstract_init(layer: Layer, input_shape: Any, key: Array | None = None
@@ -98,52 +156,113 @@ def abstract_init(layer: Layer, input_shape: Any, key: Array | None = None
     return box["out"], params, state
 
 
-def stateless(name: str, fn: Callable[[Array], Array],
-              out_shape: Callable[[Any], Any] | None = None) -> Layer:
+def init_population(layer: Layer, keys: Array, input_shape: Any) -> tuple[Any, Params, State]:
+    """Initialises a population: one ``init`` per key, params and state stacked on axis 0.
+
+    ``jax.vmap(layer.init)`` cannot do this (it would turn the output *shape* into arrays);
+    here the shape comes from an abstract ``init`` and only params and state are vmapped.
+
+    Args:
+      layer: the model.
+      keys: ``(members,)`` PRNG keys (``jax.random.split(key, members)``).
+      input_shape: the per-example input shape.
+
+    Returns:
+      ``(output_shape, params, state)``; every leaf has a leading ``members`` axis.
+
+    Example:
+      >>> import jax, jaxdl
+      >>> model = jaxdl.serial(jaxdl.Dense(3), jaxdl.Relu(), jaxdl.Dense(2))
+      >>> out, params, _ = jaxdl.init_population(model, jax.random.split(jax.random.key(0), 5), (4,))
+      >>> out, params["dense"]["w"].shape
+      ((2,), (5, 4, 3))
+    """
+    keys = jnp.asarray(keys)
+    if not jnp.issubdtype(keys.dtype, jax.dtypes.prng_key) or keys.ndim != 1:
+        raise ValueError(f"init_population: keys must be a 1-D array of PRNG keys "
+                         f"(jax.random.split(key, n)), got dtype {keys.dtype} shape {keys.shape}")
+    out_shape = abstract_init(layer, input_shape)[0]
+    params, state = jax.vmap(lambda k: layer.init(k, input_shape)[1:])(keys)
+    return out_shape, params, state
+
+
+def length_mask(lengths: Array, max_length: int) -> Array:
+    """A ``(*batch, max_length)`` boolean mask, True at the first ``lengths`` positions.
+
+    The mask to give losses and metrics as ``where=`` for right-padded sequences.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxdl
+      >>> jaxdl.length_mask(jnp.array([1, 3]), 3)
+      Array([[ True, False, False],
+             [ True,  True,  True]], dtype=bool)
+    """
+    lengths = jnp.asarray(lengths)
+    if not jnp.issubdtype(lengths.dtype, jnp.integer):
+        raise TypeError(f"length_mask: lengths must be integers, got dtype {lengths.dtype}")
+    steps = jnp.reshape(jnp.arange(max_length), (1,) * lengths.ndim + (max_length,))
+    return steps < lengths[..., None]
+
+
+# ------------------------------------------------------------------ layer factories
+
+
+def stateless(name: str, fn: Callable[[Any], Any],
+              out_shape: Callable[[Any], Any] | None = None, *, label: str | None = None
+              ) -> Layer:
     """Makes a parameter-free, state-free layer from ``fn(x) -> y``.
 
     Args:
-      name: the layer's name.
-      fn: the batched function.
+      name: the layer's snake_case name (its key in a combinator).
+      fn: the function of the input; it must accept any number of leading batch axes.
       out_shape: maps the per-example input shape to the output shape (default: identity).
+      label: the human-readable description (default ``name``).
     """
 
     def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
         del key
-        return (out_shape(input_shape) if out_shape else input_shape), (), ()
+        return (out_shape(input_shape) if out_shape else input_shape), {}, {}
 
     def apply(params: Params, state: State, x: Any, *, key: Array | None = None,
-              train: bool = False) -> tuple[Any, State]:
-        del params, key, train
+              train: bool = False, lengths: Array | None = None) -> tuple[Any, State]:
+        del params, key, train, lengths
         return fn(x), state
 
-    return Layer(init, apply, name)
+    return Layer(init, apply, name, label=label or name)
 
 
-def stochastic(name: str, fn: Callable[[Array, Array | None, bool], Array]) -> Layer:
+def stochastic(name: str, fn: Callable[[Array, Array | None, bool], Array], *,
+               label: str | None = None) -> Layer:
     """A parameter-free, shape-preserving layer whose training pass draws random numbers.
 
     ``fn(x, key, train) -> y``; ``apply(..., train=True)`` without a key raises
     ``ValueError`` naming the layer, before ``fn`` runs (so randomness is never silently
     skipped). At evaluation ``key`` may be None.
     """
+    shown = label or name
 
     def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
         del key
-        return input_shape, (), ()
+        return input_shape, {}, {}
 
     def apply(params: Params, state: State, x: Any, *, key: Array | None = None,
-              train: bool = False) -> tuple[Any, State]:
-        del params
+              train: bool = False, lengths: Array | None = None) -> tuple[Any, State]:
+        del params, lengths
         if train and key is None:
-            raise ValueError(f"{name}: apply(..., train=True) needs a PRNG key (key=...)")
+            raise ValueError(f"{shown}: apply(..., train=True) needs a PRNG key (key=...)")
         return fn(x, key, train), state
 
-    return Layer(init, apply, name)
+    return Layer(init, apply, name, label=shown)
 
 
-def elementwise(fn: Callable[..., Array], name: str | None = None, **fn_kwargs: Any) -> Layer:
+def elementwise(fn: Callable[..., Array], name: str | None = None, *, label: str | None = None,
+                **fn_kwargs: Any) -> Layer:
     """A layer applying ``fn(x, **fn_kwargs)`` elementwise; shape unchanged.
+
+    Args:
+      fn: the function; ``fn_kwargs`` may hold traced arrays (a slope under ``jax.vmap``).
+      name: the snake_case name (default: ``fn.__name__``).
+      label: the human-readable description (default: the name).
 
     Example:
       >>> import jax, jax.numpy as jnp, jaxdl
@@ -152,162 +271,9 @@ def elementwise(fn: Callable[..., Array], name: str | None = None, **fn_kwargs: 
       >>> layer.apply(p, s, jnp.array([[-1.0, 0.0, 2.0]]))[0]
       Array([[0., 0., 2.]], dtype=float32)
     """
-    label = name or getattr(fn, "__name__", "elementwise")
-    return stateless(label, lambda x: fn(x, **fn_kwargs))
-
-
-# ----------------------------------------------------------------------- combinators
-
-
-def _check_children(name: str, n: int, params: Params, state: State) -> None:
-    for what, tree in (("params", params), ("state", state)):
-        if not isinstance(tree, tuple) or len(tree) != n:
-            got = f"a {type(tree).__name__} of length {len(tree)}" if isinstance(
-                tree, (tuple, list)) else type(tree).__name__
-            raise ValueError(f"{name}: expected {what} as a tuple with one entry per layer "
-                             f"({n}), got {got}")
-
-
-def serial(*layers: Layer, name: str = "serial") -> Layer:
-    """Composes layers in sequence: ``y = f_n(...f_2(f_1(x)))``.
-
-    ``params`` and ``state`` are tuples with one entry per layer; the key is split once
-    per layer in ``init`` and in ``apply``.
-
-    Example:
-      >>> import jax, jax.numpy as jnp, jaxdl
-      >>> model = jaxdl.serial(jaxdl.Dense(8), jaxdl.Relu(), jaxdl.Dense(2))
-      >>> out_shape, params, state = model.init(jax.random.key(0), (4,))
-      >>> out_shape
-      (2,)
-      >>> model.apply(params, state, jnp.ones((5, 4)))[0].shape
-      (5, 2)
-    """
-    if not layers:
-        raise ValueError("serial: needs at least one layer")
-    for i, layer in enumerate(layers):
-        if not isinstance(layer, Layer):
-            raise TypeError(
-                f"serial: argument {i} must be a jaxdl Layer, got {type(layer).__name__}"
-                + (" (did you forget to call the layer constructor?)" if callable(layer) else "")
-            )
-
-    def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
-        params, states = [], []
-        for layer, k in zip(layers, jax.random.split(key, len(layers))):
-            input_shape, p, s = layer.init(k, input_shape)
-            params.append(p)
-            states.append(s)
-        return input_shape, tuple(params), tuple(states)
-
-    def apply(params: Params, state: State, x: Any, *, key: Array | None = None,
-              train: bool = False) -> tuple[Any, State]:
-        _check_children(name, len(layers), params, state)
-        new_states = []
-        for layer, p, s, k in zip(layers, params, state, split_key(key, len(layers))):
-            x, s = layer.apply(p, s, x, key=k, train=train)
-            new_states.append(s)
-        return x, tuple(new_states)
-
-    return Layer(init, apply, name, tuple(layers), "serial")
-
-
-def parallel(*layers: Layer, name: str = "parallel") -> Layer:
-    """Applies layer ``i`` to input ``i`` of a tuple: ``(x_1..x_n) -> (f_1(x_1)..f_n(x_n))``.
-
-    ``input_shape`` is a tuple of per-example shapes, one per layer.
-    """
-
-    def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
-        if len(input_shape) != len(layers):
-            raise ValueError(
-                f"{name}: expected {len(layers)} input shapes, got {len(input_shape)}"
-            )
-        outs = [layer.init(k, shp) for layer, k, shp in
-                zip(layers, jax.random.split(key, len(layers)), input_shape)]
-        return tuple(o[0] for o in outs), tuple(o[1] for o in outs), tuple(o[2] for o in outs)
-
-    def apply(params: Params, state: State, xs: Any, *, key: Array | None = None,
-              train: bool = False) -> tuple[Any, State]:
-        _check_children(name, len(layers), params, state)
-        if not isinstance(xs, (tuple, list)) or len(xs) != len(layers):
-            raise ValueError(f"{name}: expected a tuple of {len(layers)} inputs")
-        outs = [layer.apply(p, s, x, key=k, train=train) for layer, p, s, x, k in
-                zip(layers, params, state, xs, split_key(key, len(layers)))]
-        return tuple(o[0] for o in outs), tuple(o[1] for o in outs)
-
-    return Layer(init, apply, name, tuple(layers), "parallel")
-
-
-def FanOut(num: int) -> Layer:
-    """Copies the input ``num`` times: ``x -> (x, ..., x)``."""
-    if num < 1:
-        raise ValueError(f"FanOut: num must be >= 1, got {num}")
-    return stateless(f"FanOut({num})", lambda x: tuple([x] * num),
-                     lambda shape: tuple([shape] * num))
-
-
-fan_out = FanOut
-
-
-def _fan_in_shapes(name: str, shapes: Any) -> list[Shape]:
-    if not isinstance(shapes, (tuple, list)) or not shapes or not isinstance(shapes[0], (tuple, list)):
-        raise ValueError(f"{name}: expects a tuple of input shapes, got {shapes!r}")
-    return [tuple(s) for s in shapes]
-
-
-def _fan_in_sum_shape(shapes: Any) -> Shape:
-    shapes = _fan_in_shapes("FanInSum", shapes)
-    if any(s != shapes[0] for s in shapes):
-        raise ValueError(f"FanInSum: all inputs must have the same shape, got {shapes}")
-    return shapes[0]
-
-
-def _fan_in_sum(xs: Any) -> Array:
-    shapes = [jnp.shape(x) for x in xs]
-    if any(s != shapes[0] for s in shapes):
-        raise ValueError(f"FanInSum: all inputs must have the same shape, got {shapes}")
-    return sum(xs[1:], xs[0])
-
-
-def FanInSum() -> Layer:
-    """Adds a tuple of same-shaped inputs: ``(x_1..x_n) -> x_1 + ... + x_n``."""
-    return stateless("FanInSum", _fan_in_sum, _fan_in_sum_shape)
-
-
-def FanInConcat(axis: int = -1) -> Layer:
-    """Concatenates a tuple of inputs along ``axis`` (of the per-example shape when >= 0)."""
-
-    def out_shape(shapes: Any) -> Shape:
-        shapes = _fan_in_shapes("FanInConcat", shapes)
-        rank = len(shapes[0])
-        ax = axis % rank
-        for s in shapes:
-            if len(s) != rank or any(a != b for i, (a, b) in enumerate(zip(s, shapes[0])) if i != ax):
-                raise ValueError(f"FanInConcat: shapes {shapes} differ off axis {axis}")
-        return shapes[0][:ax] + (sum(s[ax] for s in shapes),) + shapes[0][ax + 1:]
-
-    def fn(xs: Any) -> Array:
-        # a non-negative per-example axis sits one place later in the batched array
-        return jnp.concatenate(xs, axis=axis if axis < 0 else axis + 1)
-
-    return stateless(f"FanInConcat(axis={axis})", fn, out_shape)
-
-
-
-def shape_dependent(make_layer: Callable[[Any], Layer], name: str = "shape_dependent") -> Layer:
-    """A layer built from the input shape at ``init`` time, as in stax.
-
-    ``make_layer(input_shape) -> Layer``. ``apply`` infers the per-example shape from
-    the input (one leading batch axis) and rebuilds the same layer.
-    """
-
-    def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
-        return make_layer(input_shape).init(key, input_shape)
-
-    def apply(params: Params, state: State, x: Any, *, key: Array | None = None,
-              train: bool = False) -> tuple[Any, State]:
-        shape = jax.tree_util.tree_map(lambda a: tuple(a.shape[1:]), x)
-        return make_layer(shape).apply(params, state, x, key=key, train=train)
-
-    return Layer(init, apply, name)
+    if not callable(fn):
+        raise TypeError(f"elementwise: fn must be callable, got {type(fn).__name__}")
+    base = getattr(fn, "__name__", "elementwise")
+    key_name = name if name is not None else (base if base.isidentifier() else "elementwise")
+    key_name = layer_name("elementwise", key_name.lower())
+    return stateless(key_name, lambda x: fn(x, **fn_kwargs), label=label or key_name)

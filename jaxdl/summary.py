@@ -7,7 +7,7 @@ from typing import Any
 
 import jax
 
-from jaxdl.core import Array, Layer, Params, abstract_init
+from jaxdl.core import Array, Layer, Params, abstract_init, unique_names
 
 __all__ = ["summary", "count_params"]
 
@@ -30,36 +30,37 @@ def count_params(params: Params, *, include_bias: bool = True) -> int:
 
 
 def _format_shape(shape: Any) -> str:
-    if isinstance(shape, tuple) and all(isinstance(d, int) for d in shape):
-        return str(("batch", *shape))
+    if isinstance(shape, tuple) and all(d is None or isinstance(d, int) for d in shape):
+        return "(" + ", ".join(["batch", *("time" if d is None else str(d) for d in shape)]) + ")"
     if isinstance(shape, (tuple, list)):
         return "(" + ", ".join(_format_shape(s) for s in shape) + ")"
     return str(shape)
 
 
-def _rows(layer: Layer, input_shape: Any, depth: int,
-          rows: list[tuple[str, Any, int | None]]) -> Any:
+def _rows(layer: Layer, name: str, input_shape: Any, depth: int,
+          rows: list[tuple[str, str, Any, int | None]]) -> Any:
     indent = "  " * max(depth - 1, 0)
     if layer.combinator == "serial" and depth < 8:
         if depth > 0:  # a nested serial: a heading row, its layers indented below
             heading = len(rows)
-            rows.append((indent + layer.name, None, None))
+            rows.append((indent + name, layer.label or layer.name, None, None))
         shape = input_shape
-        for child in layer.children:
-            shape = _rows(child, shape, depth + 1, rows)
+        for child, child_name in zip(layer.children, unique_names(layer.children)):
+            shape = _rows(child, child_name, shape, depth + 1, rows)
         if depth > 0:
-            rows[heading] = (indent + layer.name, shape, None)
+            rows[heading] = (indent + name, layer.label or layer.name, shape, None)
         return shape
     out, params, _ = abstract_init(layer, input_shape)
-    rows.append((indent + layer.name, out, count_params(params)))
+    rows.append((indent + name, layer.label or layer.name, out, count_params(params)))
     return out
 
 
 def summary(model: Layer, input_shape: Any, *, key: Array | None = None) -> str:
     """A table of the model's layers with output shape and parameter count.
 
-    Nothing is allocated: shapes come from ``jax.eval_shape`` over ``init``. Serial
-    models are expanded one row per layer (a nested serial gets a heading row with its
+    Nothing is allocated: shapes come from ``jax.eval_shape`` over ``init``. Each row
+    gives the layer's name (its key in the params dict), its description, output shape
+    and parameter count. Serial models are expanded one row per layer (a nested serial gets a heading row with its
     name and output shape, its layers indented below); the footer gives the total, split
     into weights (every leaf not named ``"b"``/``"bias"``) and biases.
 
@@ -79,17 +80,19 @@ def summary(model: Layer, input_shape: Any, *, key: Array | None = None) -> str:
       Total params: 12,790,502 (weights 12,789,000, biases 1,502)
     """
     del key
-    rows: list[tuple[str, Any, int | None]] = []
-    _rows(model, input_shape, 0, rows)
+    rows: list[tuple[str, str, Any, int | None]] = []
+    _rows(model, model.name, input_shape, 0, rows)
     _, params, _ = abstract_init(model, input_shape)
     total, weights = count_params(params), count_params(params, include_bias=False)
-    header = ("Layer", "Output shape", "Params")
-    body = [(name, _format_shape(out), "" if n is None else f"{n:,}") for name, out, n in rows]
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(3)]
-    line = "-" * (sum(widths) + 4)
+    header = ("Name", "Layer", "Output shape", "Params")
+    body = [(name, label, _format_shape(out), "" if n is None else f"{n:,}")
+            for name, label, out, n in rows]
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(4)]
+    line = "-" * (sum(widths) + 6)
 
-    def fmt(r: tuple[str, str, str]) -> str:
-        return f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}"
+    def fmt(r: tuple[str, str, str, str]) -> str:
+        return (f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  "
+                f"{r[3]:>{widths[3]}}")
 
     out_lines = [f"Input shape: {_format_shape(input_shape)}", line, fmt(header), line,
                  *[fmt(r) for r in body], line,

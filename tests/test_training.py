@@ -31,7 +31,7 @@ def _mlp(seed=0):
 
 
 def _zero_linear():
-    return {"w": jnp.zeros((1, 1)), "b": jnp.zeros(1)}, ()
+    return {"w": jnp.zeros((1, 1)), "b": jnp.zeros(1)}, {}
 
 
 def _leaves_equal(a, b):
@@ -133,10 +133,10 @@ def test_train_step_donates_its_inputs():
     opt = optax.sgd(0.1)
     kept = jaxdl.make_train_step(MLP, "mse", opt, donate=False)
     kept(params, state, opt.init(params), (X, Y), None)
-    assert not params[0]["w"].is_deleted()
+    assert not params["dense"]["w"].is_deleted()
     donating = jaxdl.make_train_step(MLP, "mse", opt)
     donating(params, state, opt.init(params), (X, Y), None)
-    assert params[0]["w"].is_deleted()  # "the arrays passed in are invalid afterwards"
+    assert params["dense"]["w"].is_deleted()  # "the arrays passed in are invalid afterwards"
 
 
 def test_train_step_metrics():
@@ -152,26 +152,14 @@ def test_train_step_metrics():
     assert float(m["accuracy"]) == pytest.approx(float(jaxdl.metrics.accuracy(logits, labels)))
 
 
-def test_train_step_skip_nonfinite():
-    params, state = _mlp()
-    opt = optax.sgd(0.1)
-    step = jaxdl.make_train_step(MLP, "mse", opt, donate=False, skip_nonfinite=True)
-    bad_y = Y.copy()
-    bad_y[3] = np.nan
-    new, _, _, m = step(params, state, opt.init(params), (X, bad_y), None)
-    assert bool(m["nonfinite"])
-    assert _leaves_equal(new, params)
-    new, _, _, m = step(params, state, opt.init(params), (X, Y), None)
-    assert not bool(m["nonfinite"]) and not _leaves_equal(new, params)
-
-
 def test_train_step_uses_no_deprecated_optax_api():
     params, state = _mlp()
     opt = optax.sgd(0.1)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", category=DeprecationWarning, module="optax")
-        step = jaxdl.make_train_step(MLP, "mse", opt, donate=False, skip_nonfinite=True)
+        step = jaxdl.make_train_step(MLP, "mse", opt, donate=False)
         step(params, state, opt.init(params), (X, Y), None)
+        _fit(MLP, params, state, X, Y, epochs=1)
 
 
 def test_train_step_with_dropout_uses_the_key():
@@ -389,7 +377,7 @@ def test_fit_bad_arguments(kwargs, match):
 
 def test_fit_length_mismatch():
     params, state = _zero_linear()
-    with pytest.raises(ValueError, match="fit: x and y must have the same length, got 16 and 15"):
+    with pytest.raises(ValueError, match=r"fit: the columns must have the same length, got \{'x': 16, 'y': 15\}"):
         _fit(LINEAR, params, state, X1, X1[:15])
 
 
@@ -439,19 +427,22 @@ def test_diverged_on_first_step_keeps_initial_params():
     params, state = _mlp()
     y = Y.copy()
     y[5] = np.nan
-    with pytest.raises(jaxdl.TrainingDivergedError,
-                       match=r"fit: the loss or gradient became NaN/inf in epoch 1") as info:
+    with pytest.raises(ValueError, match=r"fit: y holds a non-finite value nan at index \(5, 0\)"):
         _fit(MLP, params, state, X, y, batch_size=None, epochs=3)
+    with pytest.raises(jaxdl.TrainingDivergedError,
+                       match=r"fit: training diverged in epoch 1 at step 0") as info:
+        _fit(MLP, params, state, X, y, batch_size=None, epochs=3, check_targets=False)
     e = info.value
     assert isinstance(e, FloatingPointError)
-    assert e.epoch == 1 and e.history == {}
+    assert e.epoch == 1 and e.step == 0 and e.history == {}
     chex.assert_tree_all_finite(e.params)
     assert _leaves_equal(e.params, params)
 
 
 def test_diverged_after_some_epochs_keeps_last_good_params():
     params, state = _zero_linear()
-    kwargs = dict(optimizer=optax.sgd(50.0), batch_size=None)  # |w| grows ~37x per step
+    # |w| grows ~37x per step; NaN/inf only (no divergence bound)
+    kwargs = dict(optimizer=optax.sgd(50.0), batch_size=None, divergence_factor=None)
     with pytest.raises(jaxdl.TrainingDivergedError) as info:
         _fit(LINEAR, params, state, X1, X1, epochs=100, **kwargs)
     e = info.value
@@ -462,21 +453,77 @@ def test_diverged_after_some_epochs_keeps_last_good_params():
     chex.assert_tree_all_finite(e.opt_state)
     before = _fit(LINEAR, params, state, X1, X1, epochs=e.epoch - 1, **kwargs)
     assert _leaves_equal(e.params, before.params)
+    # the returned parameters are usable: a finite loss on the training data
+    assert np.isfinite(jaxdl.evaluate(LINEAR, e.params, e.state, X1, X1, loss="mse")["loss"])
 
 
-def test_diverged_mid_epoch_skips_the_rest_of_the_epoch():
-    # batches (0,1), (2,3), (4,5), (6,7): the third has a NaN target; the fourth must not
-    # be applied either
+def test_divergence_bound_stops_a_blow_up_early():
+    params, state = _zero_linear()
+    with pytest.raises(jaxdl.TrainingDivergedError, match="divergence bound") as info:
+        _fit(LINEAR, params, state, X1, X1, epochs=100, optimizer=optax.sgd(50.0),
+             batch_size=None)
+    assert info.value.epoch <= 4
+    loss = jaxdl.evaluate(LINEAR, info.value.params, state, X1, X1, loss="mse")["loss"]
+    assert loss <= 1e4 * 1.0
+
+
+def test_diverged_params_have_a_finite_loss_on_the_training_data():
+    # the reliability issue's case: inputs scaled by 100 and SGD at learning rate 1.0
+    model = jaxdl.serial(jaxdl.Dense(16), jaxdl.Relu(), jaxdl.Dense(3))
+    _, params, state = model.init(jax.random.key(0), (4,))
+    x = np.asarray(jax.random.normal(jax.random.key(1), (120, 4))) * 100
+    y = np.argmax(x[:, :3], axis=1).astype(np.int32)
+    with pytest.raises(jaxdl.TrainingDivergedError) as info:
+        jaxdl.fit(model, params, state, x, y, loss="sparse_categorical_cross_entropy",
+                  optimizer=optax.sgd(1.0), epochs=20, batch_size=32, key=0, verbose=0)
+    e = info.value
+    chex.assert_tree_all_finite(e.params)
+    loss = jaxdl.evaluate(model, e.params, e.state, x, y,
+                          loss="sparse_categorical_cross_entropy")["loss"]
+    assert np.isfinite(loss)
+
+
+def test_finite_blow_up_is_reported():
+    # Adam at learning rate 1e6: the loss stays finite but grows by orders of magnitude
+    model = jaxdl.serial(jaxdl.Dense(16), jaxdl.Relu(), jaxdl.Dense(1))
+    _, params, state = model.init(jax.random.key(0), (3,))
+    with pytest.raises(jaxdl.TrainingDivergedError, match="divergence bound"):
+        _fit(model, params, state, X, Y, optimizer=optax.adam(1e6), epochs=30, batch_size=8)
+    # the user can raise the bound (or switch it off) and train on
+    result = _fit(model, params, state, X, Y, optimizer=optax.adam(1e-2), epochs=3,
+                  batch_size=8, divergence_factor=10.0)
+    assert len(result.history["loss"]) == 3
+
+
+def test_early_stopping_best_params_survive_divergence():
+    params, state = _zero_linear()
+    es = jaxdl.EarlyStopping(monitor="loss", patience=50)
+    with pytest.raises(jaxdl.TrainingDivergedError) as info:
+        _fit(LINEAR, params, state, X1, X1, epochs=100, optimizer=optax.sgd(50.0),
+             batch_size=None, early_stopping=es, divergence_factor=None)
+    e = info.value
+    assert e.best_epoch is not None and e.best_params is not None
+    history = e.history["loss"]
+    assert e.best_epoch == int(np.argmin(history)) + 1
+    best = _fit(LINEAR, params, state, X1, X1, epochs=e.best_epoch, optimizer=optax.sgd(50.0),
+                batch_size=None)
+    assert _leaves_equal(e.best_params, best.params)
+
+
+def test_diverged_mid_epoch_keeps_the_params_before_the_bad_loss():
+    # batches (0,1), (2,3), (4,5), (6,7): the third has a NaN target, so its loss is NaN;
+    # the params that produced a bad loss are not returned: those before them are
     params, state = _mlp()
     x, y = X[:8], Y[:8].copy()
     y[5] = np.nan
     opt = optax.sgd(0.1)
     with pytest.raises(jaxdl.TrainingDivergedError) as info:
-        _fit(MLP, params, state, x, y, optimizer=opt, batch_size=2, shuffle=False)
+        _fit(MLP, params, state, x, y, optimizer=opt, batch_size=2, shuffle=False,
+             check_targets=False)
+    assert info.value.step == 2
     step = jaxdl.make_train_step(MLP, "mse", opt, donate=False)
     p, s, o = params, state, opt.init(params)
-    for lo in (0, 2):
-        p, s, o, _ = step(p, s, o, (x[lo:lo + 2], y[lo:lo + 2]), None)
+    p, s, o, _ = step(p, s, o, (x[0:2], y[0:2]), None)
     chex.assert_trees_all_close(info.value.params, p, atol=1e-6)
     assert not _leaves_equal(info.value.params, params)
 
@@ -486,6 +533,211 @@ def test_diverged_in_the_remainder_batch():
     x, y = X[:7], Y[:7].copy()
     y[6] = np.nan  # only in the last, smaller batch
     with pytest.raises(jaxdl.TrainingDivergedError) as info:
-        _fit(MLP, params, state, x, y, batch_size=2, shuffle=False, epochs=1)
-    good = _fit(MLP, params, state, x[:6], y[:6], batch_size=2, shuffle=False, epochs=1)
+        _fit(MLP, params, state, x, y, batch_size=2, shuffle=False, epochs=1,
+             check_targets=False)
+    assert info.value.step == 3
+    good = _fit(MLP, params, state, x[:4], y[:4], batch_size=2, shuffle=False, epochs=1)
     chex.assert_trees_all_close(info.value.params, good.params, atol=1e-6)
+
+
+# ------------------------------------------------ protocol 2: batches, keys, callbacks
+
+
+def _masked_sequence_model():
+    """A per-time-step model over (batch, time, 3) that zeroes padded steps via lengths."""
+
+    def init(key, input_shape):
+        return input_shape, {}, {}
+
+    def apply(params, state, x, *, key=None, train=False, lengths=None):
+        mask = jaxdl.length_mask(lengths, x.shape[-2])[..., None]
+        return jnp.where(mask, x, 0.0), state
+
+    zero_pad = jaxdl.Layer(init, apply, "zero_pad")
+    return jaxdl.serial(zero_pad, jaxdl.Dense(1))
+
+
+def test_batches_as_mappings_carry_lengths_and_mask():
+    model = _masked_sequence_model()
+    _, params, state = model.init(jax.random.key(0), (None, 3))
+    x = np.asarray(jax.random.normal(jax.random.key(1), (6, 5, 3)))
+    lengths = np.array([5, 3, 1, 4, 2, 5], np.int32)
+    y = x.sum(-1, keepdims=True)
+    y_padded = np.where(np.asarray(jaxdl.length_mask(lengths, 5))[..., None], y, 1e3)
+    batch = {"x": x, "y": y_padded, "lengths": lengths,
+             "mask": np.asarray(jaxdl.length_mask(lengths, 5))}
+    opt = optax.sgd(0.05)
+    step = jaxdl.make_train_step(model, "mse", opt, donate=False)
+    _, _, _, m = step(params, state, opt.init(params), batch, None)
+    # the loss sees only the valid steps: the 1e3 targets in the padding do not count
+    pred, _ = model.apply(params, state, x, lengths=lengths)
+    valid = np.asarray(jaxdl.length_mask(lengths, 5))
+    want = np.mean(np.square(np.asarray(pred) - y)[valid])
+    assert float(m["loss"]) == pytest.approx(want, rel=1e-5)
+    # the same through fit and evaluate
+    result = jaxdl.fit(model, params, state, batch, loss="mse", optimizer=opt, epochs=3,
+                       batch_size=2, key=0, verbose=0)
+    assert result.history["loss"][-1] < result.history["loss"][0] < 100
+    scores = jaxdl.evaluate(model, result.params, result.state, batch, loss="mse")
+    assert scores["loss"] < 100
+    with pytest.raises(ValueError, match=r"train step: a batch mapping needs the columns 'x' "
+                                         r"and 'y' .*got columns \['image', 'label'\]"):
+        step(params, state, opt.init(params), {"image": x, "label": y}, None)
+
+
+def test_fit_accepts_an_int_seed_like_a_key():
+    params, state = _mlp()
+    a = _fit(MLP, params, state, X, Y, key=3)
+    b = _fit(MLP, params, state, X, Y, key=jax.random.key(3))
+    assert _history(a) == _history(b)
+    with pytest.raises(TypeError, match=r"fit: key must be a PRNG key .* or an int seed, got str"):
+        _fit(MLP, params, state, X, Y, key="3")
+
+
+def test_fit_prints_one_line_per_epoch_without_a_terminal(capsys):
+    params, state = _mlp()
+    _fit(MLP, params, state, X, Y, epochs=3, verbose=1)  # pytest captures: not a terminal
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("epoch ")]
+    assert [l.split()[1] for l in lines] == ["1/3", "2/3", "3/3"]
+    assert all("loss=" in l for l in lines)
+
+
+def test_ctrl_c_keeps_the_completed_epochs():
+    class InterruptAt:
+        def on_epoch_end(self, info):
+            if info.epoch == 3:
+                raise KeyboardInterrupt
+            return False
+
+    params, state = _mlp()
+    with pytest.raises(KeyboardInterrupt) as info:
+        _fit(MLP, params, state, X, Y, epochs=10, callbacks=[InterruptAt()])
+    assert isinstance(info.value, jaxdl.FitInterrupted)
+    result = info.value.result
+    assert result.stopped_epoch == 3 and len(result.history["loss"]) == 3
+    three = _fit(MLP, params, state, X, Y, epochs=3)
+    assert _leaves_equal(result.params, three.params)
+
+
+def test_checkpoint_callback_saves_every_epoch_and_resumes(tmp_path):
+    params, state = _mlp()
+    opt = optax.adam(1e-2)
+    path = tmp_path / "ckpt-{epoch}.msgpack"
+    full = _fit(MLP, params, state, X, Y, epochs=4, optimizer=opt, shuffle=False,
+                callbacks=[jaxdl.Checkpoint(path, every=2)])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".msgpack") == [
+        "ckpt-2.msgpack", "ckpt-4.msgpack"]
+    saved = jaxdl.load_checkpoint(tmp_path / "ckpt-2.msgpack",
+                                  target={"params": params, "state": state,
+                                          "opt_state": opt.init(params)})
+    assert saved["step"] == 2 and len(saved["history"]["loss"]) == 2
+    rest = _fit(MLP, saved["params"], saved["state"], X, Y, epochs=2, optimizer=opt,
+                opt_state=saved["opt_state"], shuffle=False)
+    chex.assert_trees_all_close(rest.params, full.params, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "loss, y, metrics, error, match",
+    [
+        ("sparse_categorical_cross_entropy", [0, 1, 3, 2], None, ValueError,
+         r"fit: training targets: label 3 at index 2 is outside \[0, 3\)"),
+        ("sparse_categorical_cross_entropy", [0, -1, 1, 2], None, ValueError,
+         r"fit: training targets: label -1 at index 1 is outside \[0, 3\)"),
+        ("sparse_categorical_cross_entropy", ["a", "b", "a", "c"], None, TypeError,
+         r"fit: y must be numeric, got dtype <U1 \(first value np.str_\('a'\)\)"),
+        ("softmax_cross_entropy", [[1, 0, 0], [0, 1, 0], [0, 1, 1], [0, 0, 1]], None,
+         ValueError, r"fit: training targets: row 2 sums to 2, not 1"),
+        ("binary_cross_entropy_with_logits", [[0, 0, 1], [1, 0, 2], [0, 0, 0], [1, 1, 1]],
+         None, ValueError, r"fit: training targets: target 2.0 at index \(1, 2\) is not in \[0, 1\]"),
+        ("hinge", [[1, -1, 1], [0, 1, 1], [1, 1, 1], [-1, -1, 1]], None, ValueError,
+         r"fit: training targets: target 0.0 at index \(1, 0\) is not -1 or \+1"),
+        ("mse", [0, 1, 5, 2], ["accuracy"], ValueError,
+         r"fit: training targets: label 5 at index 2 is outside \[0, 3\)"),
+    ],
+    ids=["label-too-big", "label-negative", "string-labels", "one-hot-row", "binary-2",
+         "hinge-0", "accuracy-metric"],
+)
+def test_fit_names_bad_targets(loss, y, metrics, error, match):
+    model = jaxdl.Dense(3)
+    _, params, state = model.init(jax.random.key(0), (3,))
+    y = np.asarray(y)
+    if y.dtype.kind == "f" or (y.ndim == 2):
+        y = y.astype(np.float32)
+    x = X[:4]
+    if loss == "mse":
+        y = y.astype(np.int32)
+    with pytest.raises(error, match=match):
+        jaxdl.fit(model, params, state, x, y, loss=loss, optimizer=optax.sgd(0.1), epochs=1,
+                  key=0, metrics=metrics, verbose=0)
+
+
+def test_fit_names_nonfinite_inputs():
+    x = X.copy()
+    x[7, 2] = np.inf
+    params, state = _mlp()
+    with pytest.raises(ValueError, match=r"fit: x holds a non-finite value inf at index \(7, 2\)"):
+        _fit(MLP, params, state, x, Y)
+
+
+def test_optimizer_as_a_string_says_how_to_make_one():
+    with pytest.raises(TypeError, match=r"make_train_step: optimizer must be an Optax "
+                                        r"GradientTransformation, got the string 'adam'.*"
+                                        r"optax.adam\(1e-3\)"):
+        jaxdl.make_train_step(MLP, "mse", "adam")
+    params, state = _mlp()
+    with pytest.raises(TypeError, match=r"^fit: optimizer must be an Optax"):
+        _fit(MLP, params, state, X, Y, optimizer="adam")
+
+
+def test_make_train_step_errors_name_make_train_step():
+    with pytest.raises(ValueError, match=r"^make_train_step: unknown loss='mse_loss'.*did you "
+                                         r"mean 'mse'\?"):
+        jaxdl.make_train_step(MLP, "mse_loss", optax.sgd(0.1))
+    with pytest.raises(ValueError, match=r"^make_train_step: unknown metric='acuracy'.*did you "
+                                         r"mean 'accuracy'\?"):
+        jaxdl.make_train_step(MLP, "mse", optax.sgd(0.1), metrics=["acuracy"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"batch_size": 2.5}, TypeError, r"fit: batch_size must be an int or None, got 2.5"),
+        ({"batch_size": True}, TypeError, r"fit: batch_size must be an int or None, got True"),
+        ({"clip_grad_norm": -1.0}, ValueError, r"fit: clip_grad_norm must be > 0 or None, got -1.0"),
+        ({"epochs": "3"}, TypeError, r"fit: epochs must be an int, got '3'"),
+        ({"verbose": 3}, ValueError, r"fit: verbose must be in \[0, 2\], got 3"),
+        ({"shuffle": "no"}, TypeError, r"fit: shuffle must be True or False, got 'no'"),
+        ({"early_stopping": "val_loss"}, TypeError, r"fit: early_stopping must be a jaxdl.EarlyStopping"),
+        ({"callbacks": [print]}, TypeError, r"fit: each callback needs an on_epoch_end"),
+        ({"divergence_factor": 0.5}, ValueError, r"fit: divergence_factor must be >= 1 or None"),
+    ],
+    ids=["batch-float", "batch-bool", "clip-negative", "epochs-str", "verbose", "shuffle",
+         "early-stopping", "callback", "divergence"],
+)
+def test_fit_checks_its_options(kwargs, error, match):
+    params, state = _zero_linear()
+    with pytest.raises(error, match=match):
+        _fit(LINEAR, params, state, X1, X1, **kwargs)
+
+
+def test_predict_batches_the_whole_dataset():
+    params, state = _mlp()
+    out = jaxdl.predict(MLP, params, state, X, batch_size=5)  # 24 = 4 x 5 + 4
+    chex.assert_shape(out, (24, 1))
+    chex.assert_trees_all_close(out, MLP.apply(params, state, X)[0], atol=1e-6)
+    with pytest.raises(ValueError, match=r"predict: batch_size must be >= 1, got 0"):
+        jaxdl.predict(MLP, params, state, X, batch_size=0)
+
+
+def test_early_stopping_is_a_pure_state_machine():
+    rule = jaxdl.EarlyStopping(monitor="val_accuracy", mode="max", patience=2)
+    s0 = rule.init()
+    s1 = rule.update(s0, 1, 0.5)
+    s2 = rule.update(s1, 2, 0.5)
+    s3 = rule.update(s2, 3, 0.4)
+    assert s0 == jaxdl.training.EarlyStoppingState()
+    assert (s1.best, s1.best_epoch, s1.wait, s1.stop) == (0.5, 1, 0, False)
+    assert (s2.wait, s2.stop) == (1, False) and (s3.wait, s3.stop) == (2, True)
+    assert rule.update(s1, 2, 0.5) == s2  # no hidden state: same input, same output
+    with pytest.raises(TypeError, match=r"EarlyStopping: patience must be an int, got '3'"):
+        jaxdl.EarlyStopping(patience="3")

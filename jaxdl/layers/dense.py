@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from jaxdl import initializers as inits
+from jaxdl._checks import check_bool, check_float, check_int
+from jaxdl.combinators import serial
 from jaxdl.core import (
-    Array, Layer, Params, State, check_input_shape, check_shape, serial, stateless,
+    Array, Layer, Params, State, check_input_shape, check_shape, layer_name, stateless,
 )
 from jaxdl.layers.activation import Step
 
 __all__ = ["Dense", "Flatten", "Identity", "Perceptron"]
+
+
+def _check_dense_params(label: str, params: Any, units: int, use_bias: bool) -> None:
+    want = "{'w': (in_features, %d)%s}" % (units, f", 'b': ({units},)" if use_bias else "")
+    keys = {"w", "b"} if use_bias else {"w"}
+    if not isinstance(params, Mapping) or set(params) != keys:
+        got = sorted(params) if isinstance(params, Mapping) else type(params).__name__
+        raise ValueError(f"{label}: expected params {want}, got {got}")
+    w = params["w"]
+    if jnp.ndim(w) != 2 or jnp.shape(w)[1] != units:
+        raise ValueError(f"{label}: expected params['w'] of shape (in_features, {units}), "
+                         f"got {jnp.shape(w)}; were these params made for another layer?")
+    if use_bias and jnp.shape(params["b"]) != (units,):
+        raise ValueError(f"{label}: expected params['b'] of shape ({units},), "
+                         f"got {jnp.shape(params['b'])}")
 
 
 def Dense(
@@ -26,7 +44,7 @@ def Dense(
     dtype: Any = jnp.float32,
     name: str | None = None,
 ) -> Layer:
-    """Fully connected layer: ``y = x·W + b``.
+    """Fully connected layer: ``y = x·W + b`` over the last axis.
 
     Args:
       units: output features.
@@ -34,12 +52,14 @@ def Dense(
       w_init: initialiser of ``W``, ``(in_features, units)`` (default Xavier/Glorot uniform).
       b_init: initialiser of ``b``, ``(units,)`` (default zeros).
       dtype: the parameters' dtype.
-      name: the layer's name (default ``Dense(units)``).
+      name: the snake_case name (default ``"dense"``).
 
     Shapes:
-      ``init`` takes a per-example shape ``(in_features,)``; ``apply`` takes
-      ``x: (*batch, in_features)`` with any number of leading axes and returns
-      ``(*batch, units)``. ``params = {"w": (in_features, units), "b": (units,)}``.
+      ``init`` takes a per-example shape ``(*leading, in_features)`` (``leading`` may hold
+      ``None``, e.g. ``(None, 16)`` for sequences of any length) and returns
+      ``(*leading, units)``; ``apply`` takes ``x: (*batch, *leading, in_features)`` and
+      returns ``(*batch, *leading, units)``. ``params = {"w": (in_features, units),
+      "b": (units,)}``.
 
     Example:
       >>> import jax, jax.numpy as jnp, jaxdl
@@ -50,60 +70,105 @@ def Dense(
       >>> layer.apply(params, state, jnp.ones((2, 5, 4)))[0].shape
       (2, 5, 3)
     """
-    if not isinstance(units, int) or units < 1:
-        raise ValueError(f"Dense: units must be a positive int, got {units!r}")
-    label = name or f"Dense({units})"
+    units = check_int("Dense", "units", units, min_value=1)
+    use_bias = check_bool("Dense", "use_bias", use_bias)
+    key_name = layer_name("Dense", name)
+    label = f"Dense({units})" if name is None else f"Dense({units}) {name!r}"
     w_init_fn, b_init_fn = inits.get(w_init), inits.get(b_init)
+    try:
+        dtype = jnp.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"Dense: dtype must be a floating dtype, got {dtype!r}") from e
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"Dense: dtype must be a floating dtype, got {dtype}")
 
     def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
         shape = check_input_shape(label, input_shape)
-        if len(shape) != 1:
-            raise ValueError(
-                f"{label}: expected a per-example input_shape (in_features,), got {shape}; "
-                "put a Flatten() before Dense for images"
-            )
+        if len(shape) < 1 or shape[-1] is None:
+            raise ValueError(f"{label}: expected a per-example input_shape (*leading, "
+                             f"in_features) with a known in_features, got {shape}")
         k_w, k_b = jax.random.split(key)
-        params = {"w": w_init_fn(k_w, (shape[0], units), dtype)}
+        params = {"w": w_init_fn(k_w, (shape[-1], units), dtype)}
         if use_bias:
             params["b"] = b_init_fn(k_b, (units,), dtype)
-        return (units,), params, ()
+        return (*shape[:-1], units), params, {}
 
     def apply(params: Params, state: State, x: Array, *, key: Array | None = None,
-              train: bool = False) -> tuple[Array, State]:
-        del key, train
+              train: bool = False, lengths: Array | None = None) -> tuple[Array, State]:
+        del key, train, lengths
+        _check_dense_params(label, params, units, use_bias)
         w = params["w"]
-        check_shape(label, x, (w.shape[0],), min_batch=0, max_batch=None)
+        check_shape(label, x, (w.shape[0],))
         y = jnp.matmul(x, w)
         if use_bias:
             b = params["b"]
             y = y + jnp.reshape(b, (1,) * (y.ndim - 1) + b.shape)  # explicit broadcast
         return y, state
 
-    return Layer(init, apply, label)
+    return Layer(init, apply, key_name, label=label)
 
 
-def Flatten() -> Layer:
-    """Flattens each example: ``(batch, *dims) -> (batch, prod(dims))``."""
-    return stateless(
-        "Flatten",
-        lambda x: jnp.reshape(x, (jnp.shape(x)[0], -1)),
-        lambda shape: (math.prod(check_input_shape("Flatten", shape)),),
-    )
+def Flatten(ndim: int | None = None, *, name: str | None = None) -> Layer:
+    """Flattens the per-example axes: ``(*batch, *dims) -> (*batch, prod(dims))``.
+
+    Args:
+      ndim: how many trailing axes form one example. Given, any number of leading batch
+        axes works (none included, as under ``jax.vmap`` over single examples), and the
+        rank is checked at ``init`` and ``apply``. ``None`` (the default, Keras's
+        ``Flatten()``) flattens every axis after the first, so the input must have exactly
+        one batch axis: under ``jax.vmap`` over examples give ``ndim``.
+      name: the snake_case name (default ``"flatten"``).
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxdl
+      >>> layer = jaxdl.Flatten(2)
+      >>> layer.init(jax.random.key(0), (28, 28))[0]
+      (784,)
+      >>> layer.apply({}, {}, jnp.ones((5, 28, 28)))[0].shape, layer.apply({}, {}, jnp.ones((28, 28)))[0].shape
+      ((5, 784), (784,))
+    """
+    ndim = check_int("Flatten", "ndim", ndim, min_value=1, allow_none=True)
+    label = "Flatten()" if ndim is None else f"Flatten({ndim})"
+
+    def out_shape(shape: Any) -> tuple[int, ...]:
+        shape = check_input_shape(label, shape, ndim)
+        if None in shape:
+            raise ValueError(f"{label}: cannot flatten a per-example shape with an axis of "
+                             f"unknown length (None), got {shape}")
+        return (math.prod(shape),)
+
+    def fn(x: Array) -> Array:
+        if not hasattr(x, "shape"):
+            raise TypeError(f"{label}: expected an array input, got {type(x).__name__}")
+        if ndim is None:
+            if jnp.ndim(x) < 2:
+                raise ValueError(f"{label}: expected input of shape (batch, *dims), got "
+                                 f"{jnp.shape(x)}; for a single example use Flatten(ndim)")
+            return jnp.reshape(x, (jnp.shape(x)[0], -1))
+        if jnp.ndim(x) < ndim:
+            raise ValueError(f"{label}: expected input of shape (*batch, {ndim} axes), got "
+                             f"{jnp.shape(x)}")
+        lead = jnp.shape(x)[:jnp.ndim(x) - ndim]
+        return jnp.reshape(x, (*lead, -1))
+
+    return stateless(layer_name("Flatten", name), fn, out_shape, label=label)
 
 
-def Identity() -> Layer:
+def Identity(*, name: str | None = None) -> Layer:
     """Returns its input unchanged: ``y = x``."""
-    return stateless("Identity", lambda x: x)
+    return stateless(layer_name("Identity", name), lambda x: x, label="Identity")
 
 
 def Perceptron(units: int = 1, *, threshold: float = 0.0,
-               w_init: inits.Initializer | str = "zeros") -> Layer:
+               w_init: inits.Initializer | str = "zeros", name: str | None = None) -> Layer:
     """Rosenblatt's perceptron: ``y = step(x·w + b, θ)``, 1 when ``x·w + b > θ``, else 0.
 
-    A :func:`Dense` layer followed by :func:`Step`. The step has zero gradient, so it is
-    trained with the perceptron learning rule (:func:`jaxdl.perceptron_fit`), not backprop.
+    A :func:`Dense` layer followed by :func:`Step`; params ``{"dense": {"w", "b"}}``. The
+    step has zero gradient, so it is trained with the perceptron learning rule
+    (:func:`jaxdl.perceptron_fit`), not backprop.
 
-    Shapes: ``(batch, in_features) -> (batch, units)`` of 0.0/1.0.
+    Shapes: ``(*batch, in_features) -> (*batch, units)`` of 0.0/1.0.
     """
-    return serial(Dense(units, w_init=w_init, name=f"Dense({units})"), Step(threshold),
-                  name=f"Perceptron(threshold={threshold})")
+    threshold = check_float("Perceptron", "threshold", threshold)
+    return serial(Dense(units, w_init=w_init), Step(threshold),
+                  name=layer_name("Perceptron", name))

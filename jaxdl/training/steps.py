@@ -1,0 +1,381 @@
+"""Pure train and eval steps, batches, evaluation and batched prediction.
+
+A train step is a pure function
+``step(params, state, opt_state, batch, key) -> (params, state, opt_state, metrics)``
+built by :func:`make_train_step` from a model's ``apply``, a loss and any Optax optimiser.
+It is returned unjitted when asked (``jit=False``), so that callers can jit it with their
+own shardings and donation, scan it, or vmap it over a population.
+
+A **batch** is either a tuple ``(x, y)`` or a mapping with the columns ``"x"`` and ``"y"``
+and optionally ``"lengths"`` (``(batch,)`` integer valid lengths of right-padded
+sequences, passed to the model's ``apply(lengths=...)``) and ``"mask"`` (a boolean mask
+over the loss's per-example elements, passed to the loss and metrics as ``where=``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxdl import losses as losses_lib
+from jaxdl import metrics as metrics_lib
+from jaxdl._checks import check_bool, check_int, check_option
+from jaxdl.core import Array, Layer, Params, State
+
+__all__ = [
+    "Batch", "BatchLike", "TrainStep", "EvalStep", "MetricFn", "as_batch", "make_train_step",
+    "make_eval_step", "evaluate", "predict", "BATCH_KEYS",
+]
+
+MetricFn = Callable[..., Array]
+ApplyLike = Layer | Callable[..., tuple[Array, State]]
+BATCH_KEYS = ("x", "y", "lengths", "mask")
+
+
+class Batch(NamedTuple):
+    """One batch, as every step sees it.
+
+    Attributes:
+      x: inputs ``(batch, *input_shape)``.
+      y: targets ``(batch, ...)``.
+      lengths: ``(batch,)`` integer valid lengths of variable-length sequences, or None.
+      mask: a boolean mask for the loss and metrics (``where=``), or None.
+    """
+
+    x: Any
+    y: Any
+    lengths: Any = None
+    mask: Any = None
+
+
+BatchLike = Batch | tuple[Any, Any] | Mapping[str, Any]
+TrainStep = Callable[..., tuple[Params, State, optax.OptState, dict[str, Array]]]
+EvalStep = Callable[[Params, State, BatchLike], dict[str, Array]]
+
+
+def as_batch(fn: str, batch: Any) -> Batch:
+    """A :class:`Batch` from ``(x, y)``, a :class:`Batch` or a mapping of columns.
+
+    Raises:
+      ValueError: a mapping without ``"x"``/``"y"`` or with an unknown column, or a
+        tuple of the wrong length.
+    """
+    if isinstance(batch, Batch):
+        return batch
+    if isinstance(batch, Mapping):
+        unknown = [k for k in batch if k not in BATCH_KEYS]
+        missing = [k for k in ("x", "y") if k not in batch]
+        if unknown or missing:
+            raise ValueError(f"{fn}: a batch mapping needs the columns 'x' and 'y' and may hold "
+                             f"'lengths' and 'mask'; got columns {sorted(batch)}")
+        return Batch(batch["x"], batch["y"], batch.get("lengths"), batch.get("mask"))
+    if isinstance(batch, tuple) and len(batch) == 2:
+        return Batch(*batch)
+    got = f"a tuple of {len(batch)}" if isinstance(batch, tuple) else type(batch).__name__
+    raise ValueError(f"{fn}: a batch is (x, y) or a mapping {{'x', 'y', 'lengths', 'mask'}}, "
+                     f"got {got}")
+
+
+def _apply_fn(fn: str, model: ApplyLike) -> Callable[..., tuple[Array, State]]:
+    if isinstance(model, Layer):
+        return model.apply
+    if callable(model):
+        return model
+    raise TypeError(f"{fn}: model must be a jaxdl Layer or its apply function, got "
+                    f"{type(model).__name__}")
+
+
+def _check_optimizer(fn: str, optimizer: Any) -> optax.GradientTransformation:
+    if isinstance(optimizer, str):
+        raise TypeError(f"{fn}: optimizer must be an Optax GradientTransformation, got the "
+                        f"string {optimizer!r}; make one with Optax, e.g. optax.adam(1e-3) or "
+                        "optax.sgd(0.1, momentum=0.9)")
+    if not (callable(getattr(optimizer, "init", None))
+            and callable(getattr(optimizer, "update", None))):
+        raise TypeError(f"{fn}: optimizer must be an Optax GradientTransformation (with init "
+                        f"and update), got {type(optimizer).__name__}; e.g. optax.adam(1e-3)")
+    return optimizer
+
+
+def _takes_where(fn: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "where" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+
+
+def _loss_fn(fn: str, loss: Any) -> Callable[..., Array]:
+    if isinstance(loss, str):
+        check_option(fn, "loss", loss, tuple(losses_lib._BY_NAME))
+    elif not callable(loss):
+        raise TypeError(f"{fn}: loss must be a loss function or the name of one in "
+                        f"jaxdl.losses, got {type(loss).__name__}")
+    return losses_lib.get(loss)
+
+
+def _named_metrics() -> dict[str, MetricFn]:
+    # TODO(lead): metrics.NAMED once landed
+    return getattr(metrics_lib, "NAMED", None) or {
+        "accuracy": metrics_lib.accuracy, "binary_accuracy": metrics_lib.binary_accuracy}
+
+
+def metric_fns(fn: str, metrics: Mapping[str, MetricFn] | Sequence[str | MetricFn] | None
+               ) -> dict[str, MetricFn]:
+    """Resolves ``metrics`` (names from :mod:`jaxdl.metrics` or functions) to a dict."""
+    if metrics is None:
+        return {}
+    if isinstance(metrics, Mapping):
+        out = dict(metrics)
+    elif isinstance(metrics, (list, tuple)):
+        out = {}
+        for m in metrics:
+            if isinstance(m, str):
+                named = _named_metrics()
+                check_option(fn, "metric", m, tuple(named))
+                out[m] = named[m]
+            elif callable(m):
+                out[getattr(m, "__name__", f"metric{len(out)}")] = m
+            else:
+                raise TypeError(f"{fn}: a metric must be a name or a function, got "
+                                f"{type(m).__name__}")
+    else:
+        raise TypeError(f"{fn}: metrics must be a list of names/functions or a dict, got "
+                        f"{type(metrics).__name__}")
+    for name, m in out.items():
+        if name == "loss" or not callable(m):
+            raise ValueError(f"{fn}: bad metric {name!r}: metrics need a name other than "
+                             "'loss' and a function")
+    return out
+
+
+def _scores(loss: Callable[..., Array], metrics: dict[str, MetricFn], pred: Any,
+            batch: Batch) -> tuple[Array, dict[str, Array]]:
+    """The loss and metrics of ``pred`` against ``batch.y`` (with ``where=batch.mask``)."""
+    def call(f: Callable[..., Array]) -> Array:
+        if batch.mask is None:
+            return f(pred, batch.y)
+        if not _takes_where(f):
+            name = getattr(f, "__name__", repr(f))
+            raise TypeError(f"the batch has a 'mask', but {name} takes no where= argument")
+        return f(pred, batch.y, where=batch.mask)
+
+    return call(loss), {name: call(f) for name, f in metrics.items()}
+
+
+def make_train_step(
+    model: ApplyLike,
+    loss_fn: Callable[..., Array] | str,
+    optimizer: optax.GradientTransformation,
+    *,
+    metrics: Mapping[str, MetricFn] | Sequence[str | MetricFn] | None = None,
+    jit: bool = True,
+    donate: bool = True,
+) -> TrainStep:
+    """Builds ``step(params, state, opt_state, batch, key) -> (params, state, opt_state, metrics)``.
+
+    The step runs ``model.apply(params, state, x, key=key, train=True, lengths=...)``,
+    differentiates ``loss_fn(predictions, y[, where=mask])`` with ``jax.value_and_grad``
+    and applies the Optax update.
+
+    Args:
+      model: a :class:`jaxdl.Layer` or its ``apply`` function.
+      loss_fn: ``(predictions, targets) -> scalar`` or a name from :mod:`jaxdl.losses`.
+      optimizer: any Optax ``GradientTransformation`` (schedules, clipping and
+        ``optax.inject_hyperparams`` included).
+      metrics: extra metrics ``fn(predictions, targets) -> scalar``, by name.
+      jit: return the step jitted (otherwise the pure function, to jit with your own
+        shardings and donation, to scan, or to vmap over a population).
+      donate: with ``jit``, donate ``params``, ``state`` and ``opt_state`` so XLA updates
+        them in place (the arrays passed in are invalid afterwards).
+
+    Returns:
+      The step. ``batch`` is ``(x, y)`` or a mapping (see :class:`Batch`), ``x: (batch,
+      *input_shape)``; ``key`` (a PRNG key, or None for deterministic models) drives
+      dropout; ``metrics`` holds scalars: ``"loss"`` and each metric.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, optax, jaxdl
+      >>> model = jaxdl.serial(jaxdl.Dense(4), jaxdl.Relu(), jaxdl.Dense(1))
+      >>> _, params, state = model.init(jax.random.key(0), (3,))
+      >>> opt = optax.sgd(0.1)
+      >>> step = jaxdl.make_train_step(model, jaxdl.losses.mse, opt)
+      >>> batch = (jnp.ones((8, 3)), jnp.zeros((8, 1)))
+      >>> params, state, opt_state, m = step(params, state, opt.init(params), batch, None)
+      >>> sorted(m)
+      ['loss']
+    """
+    fn = "make_train_step"
+    apply = _apply_fn(fn, model)
+    loss = _loss_fn(fn, loss_fn)
+    optimizer = _check_optimizer(fn, optimizer)
+    fns = metric_fns(fn, metrics)
+    jit = check_bool(fn, "jit", jit)
+    donate = check_bool(fn, "donate", donate)
+
+    def objective(params: Params, state: State, batch: Batch, key: Array | None
+                  ) -> tuple[Array, tuple[State, dict[str, Array]]]:
+        pred, new_state = apply(params, state, batch.x, key=key, train=True,
+                                lengths=batch.lengths)
+        value, ms = _scores(loss, fns, pred, batch)
+        return value, (new_state, ms)
+
+    def step(params: Params, state: State, opt_state: optax.OptState, batch: BatchLike,
+             key: Array | None = None) -> tuple[Params, State, optax.OptState, dict[str, Array]]:
+        b = as_batch("train step", batch)
+        (value, (new_state, ms)), grads = jax.value_and_grad(objective, has_aux=True)(
+            params, state, b, key)
+        updates, new_opt_state = optimizer.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        return new_params, new_state, new_opt_state, {"loss": value, **ms}
+
+    if jit:
+        return jax.jit(step, donate_argnums=(0, 1, 2) if donate else ())
+    return step
+
+
+def make_eval_step(
+    model: ApplyLike,
+    loss_fn: Callable[..., Array] | str,
+    *,
+    metrics: Mapping[str, MetricFn] | Sequence[str | MetricFn] | None = None,
+    jit: bool = True,
+) -> EvalStep:
+    """Builds ``eval_step(params, state, batch) -> metrics`` (``train=False``, no key).
+
+    Returns ``{"loss": ..., <metric>: ...}``, each a scalar averaged over the batch (over
+    the masked elements when the batch has a ``"mask"``).
+    """
+    fn = "make_eval_step"
+    apply = _apply_fn(fn, model)
+    loss = _loss_fn(fn, loss_fn)
+    fns = metric_fns(fn, metrics)
+
+    def eval_step(params: Params, state: State, batch: BatchLike) -> dict[str, Array]:
+        b = as_batch("eval step", batch)
+        pred, _ = apply(params, state, b.x, train=False, lengths=b.lengths)
+        value, ms = _scores(loss, fns, pred, b)
+        return {"loss": value, **ms}
+
+    return jax.jit(eval_step) if check_bool(fn, "jit", jit) else eval_step
+
+
+def _num_examples(fn: str, batch: Batch) -> int:
+    sizes = {k: len(v) for k, v in batch._asdict().items() if v is not None}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"{fn}: the columns must have the same length, got {sizes}")
+    return next(iter(sizes.values()))
+
+
+def _slice(batch: Batch, start: int, stop: int) -> Batch:
+    return Batch(*(None if v is None else v[start:stop] for v in batch))
+
+
+def evaluate(
+    model: ApplyLike,
+    params: Params,
+    state: State,
+    x: Any,
+    y: Any = None,
+    *,
+    loss: Callable[..., Array] | str,
+    metrics: Mapping[str, MetricFn] | Sequence[str | MetricFn] | None = None,
+    batch_size: int = 4096,
+    eval_step: EvalStep | None = None,
+) -> dict[str, float]:
+    """Loss and metrics over a whole dataset, in batches, weighted by batch size.
+
+    Args:
+      model: the model (or its ``apply``).
+      params, state: the model's parameters and state.
+      x: inputs ``(n, *input_shape)``, or a mapping of columns (``"x"``, ``"y"``,
+        ``"lengths"``, ``"mask"``) with ``y`` left out.
+      y: targets ``(n, ...)``.
+      loss, metrics: as for :func:`make_eval_step`.
+      batch_size: examples per evaluation batch.
+      eval_step: a prebuilt step from :func:`make_eval_step` (built here if None).
+
+    Returns:
+      ``{"loss": float, <metric>: float}``. With a ``"mask"``, each batch's mean is
+      weighted by its number of examples, not of masked elements.
+    """
+    fn = "evaluate"
+    data = as_batch(fn, x if y is None else (x, y))
+    batch_size = check_int(fn, "batch_size", batch_size, min_value=1)
+    step = eval_step or make_eval_step(model, loss, metrics=metrics)
+    n = _num_examples(fn, data)
+    if n == 0:
+        raise ValueError(f"{fn}: no examples to evaluate (x has length 0)")
+    totals: dict[str, Array] = {}
+    for start in range(0, n, batch_size):
+        b = _slice(data, start, start + batch_size)
+        out = step(params, state, b)
+        size = min(batch_size, n - start)
+        for k, v in out.items():
+            totals[k] = totals.get(k, 0.0) + v * size
+    return {k: float(v) / n for k, v in totals.items()}
+
+
+def predict(
+    model: ApplyLike,
+    params: Params,
+    state: State,
+    x: Any,
+    *,
+    batch_size: int = 1024,
+    lengths: Any = None,
+) -> Any:
+    """The model's outputs for a whole dataset, computed in batches (``train=False``).
+
+    Args:
+      model: the model (or its ``apply``).
+      params, state: the model's parameters and state.
+      x: inputs ``(n, *input_shape)``.
+      batch_size: examples per batch (one compiled program; the last batch is padded).
+      lengths: optional ``(n,)`` sequence lengths.
+
+    Returns:
+      The outputs ``(n, *output_shape)`` (a pytree of them for multi-output models), as
+      one array on the default device.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxdl
+      >>> model = jaxdl.serial(jaxdl.Dense(3), jaxdl.Softmax())
+      >>> _, params, state = model.init(jax.random.key(0), (4,))
+      >>> jaxdl.predict(model, params, state, jnp.ones((10, 4)), batch_size=4).shape
+      (10, 3)
+    """
+    fn = "predict"
+    apply = _apply_fn(fn, model)
+    batch_size = check_int(fn, "batch_size", batch_size, min_value=1)
+    if not hasattr(x, "shape") and not isinstance(x, (list, np.ndarray)):
+        raise TypeError(f"{fn}: x must be an array (n, *input_shape), got {type(x).__name__}")
+    x = jnp.asarray(x)
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(f"{fn}: x must hold at least one example (n, *input_shape), got shape "
+                         f"{x.shape}")
+    n = len(x)
+    if lengths is not None:
+        lengths = jnp.asarray(lengths)
+        if lengths.shape != (n,):
+            raise ValueError(f"{fn}: lengths must have shape ({n},), got {lengths.shape}")
+    bs = min(batch_size, n)
+    run = jax.jit(lambda p, s, xb, lb: apply(p, s, xb, train=False, lengths=lb)[0])
+    outs = []
+    for start in range(0, n, bs):
+        xb = x[start:start + bs]
+        lb = None if lengths is None else lengths[start:start + bs]
+        pad = bs - len(xb)
+        if pad:  # one shape, one compile: pad the last batch and cut its outputs
+            xb = jnp.concatenate([xb, jnp.repeat(xb[-1:], pad, axis=0)])
+            if lb is not None:
+                lb = jnp.concatenate([lb, jnp.repeat(lb[-1:], pad, axis=0)])
+        out = run(params, state, xb, lb)
+        outs.append(jax.tree_util.tree_map(lambda o, k=len(xb) - pad: o[:k], out))
+    return jax.tree_util.tree_map(lambda *os: jnp.concatenate(os), *outs)
