@@ -10,13 +10,17 @@ for many rounds, the order alternating), each block synchronised at its end; the
 per-step time of a block is its time over its steps. Reported: the median over rounds
 of each, and the ratio jaxdl / plain (the median of the per-round ratios). The same is
 done for 100 steps fused into one ``lax.scan`` (``make_train_step(..., jit=False)``
-inside the scan vs the plain step inside the scan).
+inside the scan vs the plain step inside the scan), and for a whole training epoch:
+``jaxdl.fit`` (per-epoch time from its history, compile excluded) against a plain-JAX
+epoch, one jitted program that permutes the on-device data, gathers each batch by index
+inside a ``lax.scan`` and returns the mean loss to the host (Adam 1e-3, as in
+``../shared/bench``), both over the same 8,192 examples.
 
 Inputs are Fashion-MNIST training images (via ``jaxdl.data``) when they can be loaded,
 else random normal arrays of the same shape (the timing does not depend on the values;
 the script says which it used).
 
-    python benchmarks/overhead.py [--rounds 30] [--block 20]
+    python benchmarks/overhead.py [--rounds 30] [--block 20] [--fit-rounds 5]
 """
 
 from __future__ import annotations
@@ -105,10 +109,73 @@ def jaxdl_version(tx: optax.GradientTransformation) -> tuple[jaxdl.Layer, Any, A
     return model, step, jax.jit(scan_steps, donate_argnums=(0, 1, 2))
 
 
+FIT_EXAMPLES = BATCH * 64
+FIT_EPOCHS = 6
+
+
+def plain_epoch(tx: optax.GradientTransformation) -> Any:
+    """The peer of a ``fit`` epoch: permutation, index gathers and steps in one program."""
+    init, step, _ = plain_jax(tx)
+    raw_step = step.__wrapped__ if hasattr(step, "__wrapped__") else step
+    steps = FIT_EXAMPLES // BATCH
+
+    def epoch(p: Any, s: Any, x: jax.Array, y: jax.Array, key: jax.Array) -> Any:
+        perm = jax.random.permutation(key, FIT_EXAMPLES)
+
+        def body(carry: Any, i: jax.Array) -> Any:
+            idx = jax.lax.dynamic_slice(perm, (i * BATCH,), (BATCH,))
+            p, s, loss = raw_step(carry[0], carry[1], x[idx], y[idx])
+            return (p, s), loss
+
+        (p, s), losses = jax.lax.scan(body, (p, s), jnp.arange(steps))
+        return p, s, jnp.mean(losses)
+
+    return init, jax.jit(epoch)
+
+
+def compare_fit(tx: optax.GradientTransformation, x_np: np.ndarray, y_np: np.ndarray,
+                rounds: int) -> tuple[float, float, float]:
+    """Median per-epoch seconds of jaxdl.fit and of the plain epoch, and their ratio."""
+    key = jax.random.key(0)
+    reps = -(-FIT_EXAMPLES // len(x_np))
+    x = np.tile(x_np, (reps, 1))[:FIT_EXAMPLES]
+    y = np.tile(y_np, reps)[:FIT_EXAMPLES]
+    xd, yd = jnp.asarray(x), jnp.asarray(y)
+    model, _, _ = jaxdl_version(tx)
+    _, jp, js = model.init(key, (784,))
+    p_init, p_epoch = plain_epoch(tx)
+    pp = p_init(key)
+    ps = tx.init(pp)
+    p_epoch(pp, ps, xd, yd, key)  # compile
+
+    def run_fit() -> list[float]:
+        r = jaxdl.fit(model, jp, js, x, y, loss="sparse_categorical_cross_entropy",
+                      optimizer=tx, epochs=FIT_EPOCHS, batch_size=BATCH, key=key, verbose=0)
+        return r.history["epoch_seconds"][1:]  # epoch 1 includes compiling
+
+    def run_plain() -> list[float]:
+        p, s, k, out = pp, ps, key, []
+        for _ in range(FIT_EPOCHS - 1):
+            t0 = time.perf_counter()
+            k, sub = jax.random.split(k)
+            p, s, loss = p_epoch(p, s, xd, yd, sub)
+            float(loss)  # the host reads the epoch's loss, as fit does
+            out.append(time.perf_counter() - t0)
+        return out
+
+    tf, tp, ratios = [], [], []
+    for r in range(rounds):
+        pair = [run_fit(), run_plain()] if r % 2 == 0 else [run_plain(), run_fit()][::-1]
+        mf, mp = statistics.median(pair[0]), statistics.median(pair[1])
+        tf.append(mf), tp.append(mp), ratios.append(mf / mp)
+    return statistics.median(tf), statistics.median(tp), statistics.median(ratios)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--block", type=int, default=20, help="steps per timed block")
+    ap.add_argument("--fit-rounds", type=int, default=5, help="interleaved fit rounds")
     args = ap.parse_args()
 
     key = jax.random.key(0)
@@ -171,7 +238,11 @@ def main() -> None:
     print(f"{'':22}{'jaxdl ms/step':>15}{'plain JAX ms/step':>19}{'ratio':>8}")
     print(f"{'jitted step':22}{sj * 1e3:>15.4f}{sp * 1e3:>19.4f}{ratio_step:>8.3f}")
     print(f"{'100 steps in lax.scan':22}{cj * 1e3:>15.4f}{cp * 1e3:>19.4f}{ratio_scan:>8.3f}")
-    print(f"RATIO jaxdl/plain_jax step={ratio_step:.3f} scan={ratio_scan:.3f}")
+    fj, fp, ratio_fit = compare_fit(optax.adam(1e-3), x_np, y_np, args.fit_rounds)
+    print(f"{'':22}{'jaxdl ms/epoch':>15}{'plain JAX ms/epoch':>19}{'ratio':>8}")
+    print(f"{'fit epoch (64 steps)':22}{fj * 1e3:>15.2f}{fp * 1e3:>19.2f}{ratio_fit:>8.3f}")
+    print(f"RATIO jaxdl/plain_jax step={ratio_step:.3f} scan={ratio_scan:.3f} "
+          f"fit_epoch={ratio_fit:.3f}")
 
 
 if __name__ == "__main__":

@@ -15,13 +15,16 @@ Every experiment is run from the repository root as ``python -m experiments.<nam
 from __future__ import annotations
 
 import argparse
+import time
 import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import jax
 import jax.numpy as jnp
+import optax
 import matplotlib
 import numpy as np
 
@@ -34,7 +37,8 @@ import jaxdl  # noqa: E402
 
 __all__ = [
     "plt", "parse_args", "format_value", "result_line", "print_result", "save_figure",
-    "plot_history", "print_history", "format_confusion",
+    "plot_history", "print_history", "format_confusion", "evaluate_classifier",
+    "train_classifier", "CLASSIFIER_KEYS",
 ]
 
 _KEY = re.compile(r"[a-z][a-z0-9_]*")
@@ -213,10 +217,81 @@ def evaluate_classifier(
                                     loss=loss, metrics=["accuracy"])
               for split, (x, y) in splits.items()}
     x_test, y_test = splits["test"]
-    logits, _ = model.apply(fit_result.params, fit_result.state, jnp.asarray(x_test))
+    logits = jaxdl.predict(model, fit_result.params, fit_result.state, x_test)
     confusion = np.asarray(jaxdl.metrics.confusion_matrix(
         jnp.argmax(logits, axis=-1), jnp.asarray(y_test), len(class_names)))
     for split, s in scores.items():
         say(f"{split:>5}: loss {s['loss']:.4f}  accuracy {s['accuracy']:.4f}")
     say("test confusion matrix:\n" + format_confusion(confusion, class_names))
     return scores, confusion
+
+
+CLASSIFIER_KEYS = ("test_accuracy", "test_loss", "val_accuracy", "val_loss", "train_accuracy",
+                   "epochs_run", "best_epoch")
+
+
+def train_classifier(
+    model: Any,
+    splits: Mapping[str, tuple[Any, Any]],
+    *,
+    input_shape: tuple[int, ...],
+    class_names: Sequence[str],
+    seed: int,
+    epochs: int,
+    learning_rate: float,
+    batch_size: int,
+    patience: int,
+    out: str | Path | None,
+    title: str,
+    verbose: bool,
+) -> dict[str, Any]:
+    """The one train-and-evaluate path of the classification experiments.
+
+    Initialises ``model`` from ``seed``, trains it with :func:`jaxdl.fit` (Adam, sparse
+    categorical cross-entropy on logits, accuracy, early stopping on ``val_loss`` with the
+    best weights restored) on ``splits["train"]`` monitored on ``splits["val"]``, then scores
+    every split and the test confusion matrix, and plots the curves into ``out``.
+
+    Returns:
+      ``test_accuracy``, ``test_loss``, ``val_accuracy``, ``val_loss``, ``train_accuracy``,
+      ``train_loss`` (best weights, dropout off), ``epochs_run``, ``best_epoch``,
+      ``train_seconds`` (``fit`` with compilation), ``confusion`` (``[true, predicted]``),
+      ``history``, ``n_params``, the split sizes and ``plot`` (when ``out`` is given).
+    """
+    say = print if verbose else (lambda *a, **k: None)
+    (x_train, y_train), (x_val, y_val) = splits["train"], splits["val"]
+    say(jaxdl.summary(model, input_shape))
+    k_init, k_fit = jax.random.split(jax.random.key(seed))
+    _, params, state = model.init(k_init, input_shape)
+    loss = jaxdl.losses.sparse_categorical_cross_entropy
+    say(f"training: adam({learning_rate:g}), batch {batch_size}, at most {epochs} epochs, "
+        f"early stopping on val_loss (patience {patience}, best weights restored)")
+    t0 = time.perf_counter()
+    result = jaxdl.fit(
+        model, params, state, x_train, y_train, loss=loss,
+        optimizer=optax.adam(learning_rate), epochs=epochs, batch_size=batch_size, key=k_fit,
+        validation_data=(x_val, y_val), metrics=["accuracy"],
+        early_stopping=jaxdl.EarlyStopping(monitor="val_loss", patience=patience,
+                                            restore_best=True),
+        verbose=2 if verbose else 0)
+    train_seconds = time.perf_counter() - t0
+    epochs_run = len(result.history["loss"])
+    say(f"stopped after {epochs_run} epochs in {train_seconds:.1f} s (compilation included); "
+        f"restored the weights of epoch {result.best_epoch} (lowest val_loss)")
+    say("\nfinal metrics (best weights, dropout off):")
+    scores, confusion = evaluate_classifier(model, result, splits, loss=loss,
+                                            class_names=class_names, say=say)
+    r: dict[str, Any] = {
+        "test_accuracy": scores["test"]["accuracy"], "test_loss": scores["test"]["loss"],
+        "val_accuracy": scores["val"]["accuracy"], "val_loss": scores["val"]["loss"],
+        "train_accuracy": scores["train"]["accuracy"], "train_loss": scores["train"]["loss"],
+        "epochs_run": epochs_run, "best_epoch": result.best_epoch,
+        "train_seconds": train_seconds, "confusion": confusion, "history": result.history,
+        "n_params": jaxdl.count_params(params),
+        **{f"n_{name}": len(xy[0]) for name, xy in splits.items()},
+    }
+    if out is not None:
+        r["plot"] = str(plot_history(
+            result.history, Path(out) / "curves.png", best_epoch=result.best_epoch,
+            title=f"{title} (seed {seed}): test accuracy {r['test_accuracy']:.4f}"))
+    return r

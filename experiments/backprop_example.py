@@ -68,22 +68,24 @@ MODEL = jaxdl.serial(jaxdl.Dense(2, dtype=jnp.float64, name="hidden"), jaxdl.Sig
                      name="mazur_2_2_2")
 
 
-def course_params() -> tuple[Any, ...]:
+def course_params() -> dict[str, Any]:
     """The course's weights and biases in ``MODEL``'s parameter structure (float64).
 
     Returns:
-      ``({"w": [[w1, w3], [w2, w4]], "b": [b1, b1]}, (), {"w": [[w5, w7], [w6, w8]],
-      "b": [b2, b2]}, ())``.
+      ``{"hidden": {"w": [[w1, w3], [w2, w4]], "b": [b1, b1]},
+      "output": {"w": [[w5, w7], [w6, w8]], "b": [b2, b2]}}``.
     """
     w1, w2, w3, w4, w5, w6, w7, w8 = WEIGHTS
     f64 = jnp.float64
-    return ({"w": jnp.asarray([[w1, w3], [w2, w4]], f64), "b": jnp.asarray([B1, B1], f64)}, (),
-            {"w": jnp.asarray([[w5, w7], [w6, w8]], f64), "b": jnp.asarray([B2, B2], f64)}, ())
+    return {"hidden": {"w": jnp.asarray([[w1, w3], [w2, w4]], f64),
+                       "b": jnp.asarray([B1, B1], f64)},
+            "output": {"w": jnp.asarray([[w5, w7], [w6, w8]], f64),
+                       "b": jnp.asarray([B2, B2], f64)}}
 
 
-def weights_w1_to_w8(params: tuple[Any, ...]) -> list[float]:
+def weights_w1_to_w8(params: dict[str, Any]) -> list[float]:
     """Reads ``w1..w8`` back out of the two Dense kernels (the inverse of the wiring above)."""
-    hid, out = np.asarray(params[0]["w"]), np.asarray(params[2]["w"])
+    hid, out = np.asarray(params["hidden"]["w"]), np.asarray(params["output"]["w"])
     return [float(v) for v in (hid[0, 0], hid[1, 0], hid[0, 1], hid[1, 1],
                                out[0, 0], out[1, 0], out[0, 1], out[1, 1])]
 
@@ -99,17 +101,17 @@ def weights_only_sgd(learning_rate: float, params: Any) -> optax.GradientTransfo
 
 def total_error(params: Any, x: jax.Array, target: jax.Array) -> jax.Array:
     """``E_total = Σ ½(target − out)²`` of ``MODEL`` at ``params``."""
-    out, _ = MODEL.apply(params, ((), (), (), ()), x)
+    out, _ = MODEL.apply(params, {}, x)
     return jaxdl.losses.half_sum_squared_error(out, target)
 
 
 def _forward(params: Any, x: jax.Array) -> dict[str, jax.Array]:
     """Runs the layers one at a time and keeps every intermediate (batch of one)."""
     hidden, sig1, output, sig2 = MODEL.children
-    net_h, _ = hidden.apply(params[0], (), x)
-    out_h, _ = sig1.apply((), (), net_h)
-    net_o, _ = output.apply(params[2], (), out_h)
-    out_o, _ = sig2.apply((), (), net_o)
+    net_h, _ = hidden.apply(params["hidden"], {}, x)
+    out_h, _ = sig1.apply({}, {}, net_h)
+    net_o, _ = output.apply(params["output"], {}, out_h)
+    out_o, _ = sig2.apply({}, {}, net_o)
     return {"net_h": net_h[0], "out_h": out_h[0], "net_o": net_o[0], "out_o": out_o[0]}
 
 
@@ -133,30 +135,30 @@ def _compute(steps: int) -> dict[str, Any]:
         return jaxdl.losses.half_sum_squared_error(out, target[0])
 
     def out_o_of_net(z: jax.Array) -> jax.Array:  # the output sigmoid
-        return sig2.apply((), (), z)[0]
+        return sig2.apply({}, {}, z)[0]
 
     def net_o1_of_w(w: jax.Array) -> jax.Array:  # net_o1 as a function of the output kernel
-        return output.apply({**params[2], "w": w}, (), fwd["out_h"])[0][0]
+        return output.apply({**params["output"], "w": w}, {}, fwd["out_h"])[0][0]
 
     de_dout = jax.grad(e_of_out)(fwd["out_o"])  # (out - target)
     dout_dnet_o1 = jax.grad(out_o_of_net)(fwd["net_o"][0])
-    dnet_o1_dw = jax.grad(net_o1_of_w)(params[2]["w"])  # only [0, 0] (w5) is non-zero
+    dnet_o1_dw = jax.grad(net_o1_of_w)(params["output"]["w"])  # only [0, 0] (w5) is non-zero
     chain_w5 = de_dout[0] * dout_dnet_o1 * dnet_o1_dw[0, 0]
 
     # The hidden layer's chain for w1: ∂E/∂out_h1 sums over both outputs.
     def e_of_out_h(h: jax.Array) -> jax.Array:  # E_total as a function of (out_h1, out_h2)
-        return e_of_out(out_o_of_net(output.apply(params[2], (), h)[0]))
+        return e_of_out(out_o_of_net(output.apply(params["output"], {}, h)[0]))
 
     def out_h_of_net(z: jax.Array) -> jax.Array:  # the hidden sigmoid
-        return sig1.apply((), (), z)[0]
+        return sig1.apply({}, {}, z)[0]
 
     def net_h1_of_w(w: jax.Array) -> jax.Array:  # net_h1 as a function of the hidden kernel
-        return hidden.apply({**params[0], "w": w}, (), x)[0][0, 0]
+        return hidden.apply({**params["hidden"], "w": w}, {}, x)[0][0, 0]
 
     de_dout_h = jax.grad(e_of_out_h)(fwd["out_h"])
     dout_h1_dnet_h1 = jax.grad(out_h_of_net)(fwd["net_h"][0])
     _, dnet_h1_dw1 = jax.jvp(  # forward mode, along the tangent that moves w1 only
-        net_h1_of_w, (params[0]["w"],), (jnp.zeros((2, 2), jnp.float64).at[0, 0].set(1.0),))
+        net_h1_of_w, (params["hidden"]["w"],), (jnp.zeros((2, 2), jnp.float64).at[0, 0].set(1.0),))
     chain_w1 = de_dout_h[0] * dout_h1_dnet_h1 * dnet_h1_dw1
 
     # The whole gradient at once, and one optax update of the weights only.
@@ -185,15 +187,15 @@ def _compute(steps: int) -> dict[str, Any]:
         "e_o1": f(per_output[0]), "e_o2": f(per_output[1]), "e_total": f(e_total),
         "de_dout_o1": f(de_dout[0]), "dout_o1_dnet_o1": f(dout_dnet_o1),
         "dnet_o1_dw5": f(dnet_o1_dw[0, 0]), "delta_o1": f(de_dout[0] * dout_dnet_o1),
-        "de_dw5": f(chain_w5), "de_dw5_grad": f(grads[2]["w"][0, 0]),
+        "de_dw5": f(chain_w5), "de_dw5_grad": f(grads["output"]["w"][0, 0]),
         "de_dout_h1": f(de_dout_h[0]), "dout_h1_dnet_h1": f(dout_h1_dnet_h1),
         "dnet_h1_dw1": f(dnet_h1_dw1), "de_dw1": f(chain_w1),
-        "de_dw1_grad": f(grads[0]["w"][0, 0]),
+        "de_dw1_grad": f(grads["hidden"]["w"][0, 0]),
         "weights": weights_w1_to_w8(params), "updated": weights_w1_to_w8(new_params),
-        "biases_updated": [float(new_params[0]["b"][0]), float(new_params[2]["b"][0])],
+        "biases_updated": [float(new_params["hidden"]["b"][0]), float(new_params["output"]["b"][0])],
         "e_total_updated": f(total_error(new_params, x, target)),
         "curve": np.asarray(curve), "e_total_final": f(e_final), "steps": steps,
-        "out_final": [float(v) for v in MODEL.apply(final_params, ((),) * 4, x)[0][0]],
+        "out_final": [float(v) for v in MODEL.apply(final_params, {}, x)[0][0]],
     }
 
 

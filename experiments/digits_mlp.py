@@ -24,9 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
-import optax
 
 import jaxdl
 import jaxdl.data
@@ -78,51 +76,15 @@ def run(*, seed: int = 0, epochs: int = 100, out: str | Path | None = None,
     """
     say = print if verbose else (lambda *a, **k: None)
     splits = load_splits(seed)
-    (x_train, y_train), (x_val, y_val), (x_test, _) = (
-        splits["train"], splits["val"], splits["test"])
-    say(f"digits: {len(x_train)} train / {len(x_val)} validation / {len(x_test)} test images "
-        f"(8x8, stratified, seed {seed})")
-    model = digits_mlp()
-    say(jaxdl.summary(model, (64,)))
-
-    k_init, k_fit = jax.random.split(jax.random.key(seed))
-    _, params, state = model.init(k_init, (64,))
-    loss = jaxdl.losses.sparse_categorical_cross_entropy
-    say(f"training: adam({LEARNING_RATE:g}), batch {BATCH_SIZE}, at most {epochs} epochs, "
-        f"early stopping on val_loss (patience {PATIENCE}, best weights restored)")
-    t0 = time.perf_counter()
-    result = jaxdl.fit(
-        model, params, state, x_train, y_train, loss=loss,
-        optimizer=optax.adam(LEARNING_RATE), epochs=epochs, batch_size=BATCH_SIZE, key=k_fit,
-        validation_data=(x_val, y_val), metrics=["accuracy"],
-        early_stopping=jaxdl.EarlyStopping(monitor="val_loss", patience=PATIENCE,
-                                            restore_best=True),
-        verbose=2 if verbose else 0)
-    train_seconds = time.perf_counter() - t0
-    epochs_run = len(result.history["loss"])
-    say(f"stopped after {epochs_run} epochs in {train_seconds:.1f} s (compilation included); "
-        f"restored the weights of epoch {result.best_epoch} (lowest val_loss)")
-
-    say("\nfinal metrics (best weights, dropout off):")
-    scores, confusion = _common.evaluate_classifier(
-        model, result, splits, loss=loss, class_names=[str(d) for d in range(NUM_CLASSES)],
-        say=say)
-    recall = np.diag(confusion) / confusion.sum(axis=1)
-    say("per-digit test recall: " + "  ".join(f"{d}:{r:.2f}" for d, r in enumerate(recall)))
-
-    r: dict[str, Any] = {
-        "test_accuracy": scores["test"]["accuracy"], "test_loss": scores["test"]["loss"],
-        "val_accuracy": scores["val"]["accuracy"], "val_loss": scores["val"]["loss"],
-        "train_accuracy": scores["train"]["accuracy"], "train_loss": scores["train"]["loss"],
-        "epochs_run": epochs_run, "best_epoch": result.best_epoch,
-        "train_seconds": train_seconds, "confusion": confusion, "history": result.history,
-        "n_params": jaxdl.count_params(params),
-        "n_train": len(x_train), "n_val": len(x_val), "n_test": len(x_test),
-    }
-    if out is not None:
-        r["plot"] = str(_common.plot_history(
-            result.history, Path(out) / "curves.png", best_epoch=result.best_epoch,
-            title=f"digits MLP (seed {seed}): test accuracy {r['test_accuracy']:.4f}"))
+    say(f"digits: {len(splits['train'][0])} train / {len(splits['val'][0])} validation / "
+        f"{len(splits['test'][0])} test images (8x8, stratified, seed {seed})")
+    r = _common.train_classifier(
+        digits_mlp(), splits, input_shape=(64,),
+        class_names=[str(d) for d in range(NUM_CLASSES)], seed=seed, epochs=epochs,
+        learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE, patience=PATIENCE, out=out,
+        title="digits MLP", verbose=verbose)
+    recall = np.diag(r["confusion"]) / r["confusion"].sum(axis=1)
+    say("per-digit test recall: " + "  ".join(f"{d}:{x:.2f}" for d, x in enumerate(recall)))
     return r
 
 
@@ -132,9 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     r = run(seed=args.seed, epochs=args.epochs, out=args.out, verbose=True)
     print(f"plot: {r['plot']}   (total {time.perf_counter() - t0:.1f} s)")
-    _common.print_result(NAME, {k: r[k] for k in (
-        "test_accuracy", "test_loss", "val_accuracy", "val_loss", "train_accuracy",
-        "epochs_run", "best_epoch")})
+    _common.print_result(NAME, {k: r[k] for k in _common.CLASSIFIER_KEYS})
 
 
 if __name__ == "__main__":

@@ -22,9 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
-import optax
 
 import jaxdl
 import jaxdl.data
@@ -76,46 +74,13 @@ def run(*, seed: int = 0, epochs: int = 200, out: str | Path | None = None,
     """
     say = print if verbose else (lambda *a, **k: None)
     splits = load_splits(seed)
-    (x_train, y_train), (x_val, y_val), (x_test, _) = (
-        splits["train"], splits["val"], splits["test"])
-    say(f"iris: {len(x_train)} train / {len(x_val)} validation / {len(x_test)} test "
-        f"(stratified, seed {seed}), features standardised with the training statistics")
-    model = iris_mlp()
-    say(jaxdl.summary(model, (4,)))
-
-    k_init, k_fit = jax.random.split(jax.random.key(seed))
-    _, params, state = model.init(k_init, (4,))
-    loss = jaxdl.losses.sparse_categorical_cross_entropy
-    t0 = time.perf_counter()
-    result = jaxdl.fit(
-        model, params, state, x_train, y_train, loss=loss,
-        optimizer=optax.adam(LEARNING_RATE), epochs=epochs, batch_size=BATCH_SIZE, key=k_fit,
-        validation_data=(x_val, y_val), metrics=["accuracy"],
-        early_stopping=jaxdl.EarlyStopping(monitor="val_loss", patience=PATIENCE,
-                                            restore_best=True),
-        verbose=0)
-    train_seconds = time.perf_counter() - t0
-    if verbose:
-        _common.print_history(result.history, every=10)
-    say(f"stopped after {result.stopped_epoch} epochs ({train_seconds:.1f} s); best val_loss at "
-        f"epoch {result.best_epoch}, whose weights are kept")
-
-    scores, confusion = _common.evaluate_classifier(model, result, splits, loss=loss,
-                                                    class_names=CLASSES, say=say)
-
-    r: dict[str, Any] = {
-        "test_accuracy": scores["test"]["accuracy"], "test_loss": scores["test"]["loss"],
-        "val_accuracy": scores["val"]["accuracy"], "val_loss": scores["val"]["loss"],
-        "train_accuracy": scores["train"]["accuracy"],
-        "epochs_run": len(result.history["loss"]), "best_epoch": result.best_epoch,
-        "confusion": confusion, "history": result.history, "train_seconds": train_seconds,
-        "n_train": len(x_train), "n_val": len(x_val), "n_test": len(x_test),
-    }
-    if out is not None:
-        r["plot"] = str(_common.plot_history(
-            result.history, Path(out) / "curves.png", best_epoch=result.best_epoch,
-            title=f"iris MLP (seed {seed}): test accuracy {r['test_accuracy']:.3f}"))
-    return r
+    say(f"iris: {len(splits['train'][0])} train / {len(splits['val'][0])} validation / "
+        f"{len(splits['test'][0])} test (stratified, seed {seed}), features standardised with "
+        "the training statistics")
+    return _common.train_classifier(
+        iris_mlp(), splits, input_shape=(4,), class_names=CLASSES, seed=seed, epochs=epochs,
+        learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE, patience=PATIENCE, out=out,
+        title="iris MLP", verbose=verbose)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -124,9 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     r = run(seed=args.seed, epochs=args.epochs, out=args.out, verbose=True)
     print(f"plot: {r['plot']}   (total {time.perf_counter() - t0:.1f} s)")
-    _common.print_result(NAME, {k: r[k] for k in (
-        "test_accuracy", "test_loss", "val_accuracy", "val_loss", "train_accuracy",
-        "epochs_run", "best_epoch")})
+    _common.print_result(NAME, {k: r[k] for k in _common.CLASSIFIER_KEYS})
 
 
 if __name__ == "__main__":

@@ -68,7 +68,8 @@ def test_digits_mlp_reaches_its_figure() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["backprop_example", "logic_gates", "iris_mlp", "digits_mlp"])
 def test_cli_ends_with_result_line(name: str, tmp_path: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
     proc = subprocess.run([sys.executable, "-m", f"experiments.{name}", "--out", str(tmp_path)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

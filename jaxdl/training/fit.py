@@ -128,9 +128,18 @@ class _Epoch(NamedTuple):
     checked: Any  # jitted replay with per-step checks (compiled only on divergence)
 
 
-def _make_epoch(step: Any, eval_loss: Any, n: int, bs: int) -> _Epoch:
-    """The jitted epoch programs over ``n`` examples in batches of ``bs``."""
+def _make_epoch(step: Any, eval_loss: Any, n: int, bs: int, shuffle: bool) -> _Epoch:
+    """The jitted epoch programs over ``n`` examples in batches of ``bs``.
+
+    Both take the epoch's key and draw the permutation and the step keys from it inside
+    the program (one dispatch per epoch), so a replay sees the very same batches.
+    """
     num_full, rem = divmod(n, bs)
+
+    def perm_and_keys(key: Array) -> tuple[Array, Array]:
+        k_perm, k_steps = jax.random.split(key)
+        perm = jax.random.permutation(k_perm, n) if shuffle else jnp.arange(n)
+        return perm, jax.random.split(k_steps, num_full + 1)
 
     def gather(cols: Batch, idx: Array) -> Batch:
         return Batch(*(None if c is None else jnp.take(c, idx, axis=0) for c in cols))
@@ -143,9 +152,9 @@ def _make_epoch(step: Any, eval_loss: Any, n: int, bs: int) -> _Epoch:
     def last_batch(cols: Batch, perm: Array) -> Batch:
         return gather(cols, perm[n - (rem or bs):])
 
-    def fast(params: Params, state: State, opt_state: Any, cols: Batch, perm: Array,
-             key: Array) -> tuple[Any, ...]:
-        keys = jax.random.split(key, num_full + 1)
+    def fast(params: Params, state: State, opt_state: Any, cols: Batch, key: Array
+             ) -> tuple[Any, ...]:
+        perm, keys = perm_and_keys(key)
         sums: dict[str, Array] = {}
         losses = []
         if num_full:
@@ -171,10 +180,10 @@ def _make_epoch(step: Any, eval_loss: Any, n: int, bs: int) -> _Epoch:
                   "params_finite": _all_finite((params, state)), "final_loss": final_loss}
         return params, state, opt_state, sums, health
 
-    def checked(params: Params, state: State, opt_state: Any, cols: Batch, perm: Array,
-                key: Array, limit: Array) -> tuple[Any, ...]:
+    def checked(params: Params, state: State, opt_state: Any, cols: Batch, key: Array,
+                limit: Array) -> tuple[Any, ...]:
         """Replays ``fast`` step by step; returns the last good state and the bad step."""
-        keys = jax.random.split(key, num_full + 1)
+        perm, keys = perm_and_keys(key)
 
         def bad_loss(v: Array) -> Array:
             return ~jnp.isfinite(v) | (v > limit)
@@ -364,7 +373,7 @@ def fit(
         pred, _ = model.apply(p, s, b.x, train=False, lengths=b.lengths)
         return _scores(loss_fn, {}, pred, b)[0]
 
-    epoch_fn = _make_epoch(step, eval_loss, n, bs)
+    epoch_fn = _make_epoch(step, eval_loss, n, bs, shuffle)
     eval_step = make_eval_step(model, loss_fn, metrics=fns)
     cols = Batch(*(None if c is None else jnp.asarray(c) for c in data))
 
@@ -382,14 +391,14 @@ def fit(
         return FitResult(p, s, o, history, last_epoch,
                          es_state.best_epoch if es_state is not None else None)
 
+    epoch_keys = jax.random.split(key, epochs)
     epoch = 0
     try:
         for epoch in range(1, epochs + 1):
-            key, k_perm, k_steps = jax.random.split(key, 3)
-            perm = jax.random.permutation(k_perm, n) if shuffle else jnp.arange(n)
             t0 = time.perf_counter()
+            k_epoch = epoch_keys[epoch - 1]
             new_p, new_s, new_o, sums, health = epoch_fn.fast(params, state, opt_state, cols,
-                                                              perm, k_steps)
+                                                              k_epoch)
             sums, health = jax.device_get((sums, health))
             if limit is None:
                 first = float(health["first_loss"])
@@ -401,7 +410,7 @@ def fit(
                        and float(health["final_loss"]) <= limit)
             if not healthy:
                 (good_p, good_s, good_o), bad_at = epoch_fn.checked(
-                    params, state, opt_state, cols, perm, k_steps, jnp.asarray(limit))
+                    params, state, opt_state, cols, k_epoch, jnp.asarray(limit))
                 bound = "" if divergence_factor is None else \
                     f" or above the divergence bound {limit:.3g}"
                 raise TrainingDivergedError(
