@@ -1,15 +1,37 @@
-"""Checkpoints: params, state, optimiser state and history in one msgpack file.
+"""Checkpoints: params, state, optimiser state and history in one checksummed file.
 
-Written atomically (a temporary file in the same folder, flushed and fsynced, then
-``os.replace``), so a crash mid-write leaves the previous checkpoint intact. Read back
-with ``flax.serialization``'s msgpack decoder: no pickle, nothing executed on load.
+The file is a 52-byte header followed by a msgpack payload (Flax's serialisation: no
+pickle, nothing executed on load)::
+
+    offset  size  field
+    0       8     magic b"\\x89JAXDLCK"
+    8       4     format version, uint32 little-endian (2)
+    12      8     payload length in bytes, uint64 little-endian
+    20      32    SHA-256 of the payload
+    52      ...   payload: msgpack of {"params", "state", ["opt_state"], ["history"],
+                  ["step"], ["metadata"]}
+
+:func:`load_checkpoint` checks the header, the length and the checksum before decoding,
+so a corrupt or truncated file raises ``ValueError`` instead of loading wrong numbers,
+and, given templates, checks every path, shape and dtype against them. Writes are atomic
+(a temporary file in the same folder, fsynced, ``os.replace``d over the path, the folder
+fsynced), and the temporary files of killed saves are removed by the next save to the
+same folder. The format is described in ``docs/checkpoints.md``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import tempfile
+import re
+import reprlib
+import secrets
+import socket
+import stat
+import struct
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +39,237 @@ import jax
 import numpy as np
 from flax import serialization
 
+from jaxdl._checks import check_bool, check_int, check_option
 from jaxdl.core import Params, State
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
+
+_MAGIC = b"\x89JAXDLCK"
+_FORMAT = 2
+# magic, format version, payload length, SHA-256 of the payload
+_HEADER = struct.Struct("<8sIQ32s")
+_TREES = ("params", "state", "opt_state")
+_ENTRIES = (*_TREES, "history", "step", "metadata")
+
+# Temporary files: ".<name>.<host>.<pid>.<8 hex>.jaxdl-tmp", so that the next save can tell
+# a killed save's leftovers (its process is gone) from a live concurrent save's file.
+_TMP_SUFFIX = ".jaxdl-tmp"
+_TMP_RE = re.compile(r"^\..*\.(?P<host>[A-Za-z0-9-]*)\.(?P<pid>[0-9]+)\.[0-9a-f]{8}"
+                     + re.escape(_TMP_SUFFIX) + "$")
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32]
+_STALE_SECONDS = 24 * 3600  # any temporary file untouched this long is an orphan
+
+
+# ---------------------------------------------------------------- trees to msgpack records
+
+
+def _path_str(prefix: str, key: str) -> str:
+    return f"{prefix}/{key}"
+
+
+def _storable_dtype(dtype: np.dtype) -> bool:
+    """Numbers and booleans, and ml_dtypes' (bfloat16, float8, int4): what msgpack reads back."""
+    if dtype.kind in "biufc":
+        return True
+    return dtype.names is None and dtype.type.__module__.split(".")[0] == "ml_dtypes"
+
+
+def _is_key(x: Any) -> bool:
+    return (isinstance(x, jax.Array) or isinstance(x, jax.ShapeDtypeStruct)) and \
+        jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _leaf_to_array(fn: str, where: str, x: Any) -> np.ndarray:
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{fn}: {where} has type {type(x).__name__} ({reprlib.repr(x)}), "
+                        "which a checkpoint cannot store; leaves must be arrays or numbers "
+                        "(put text in metadata)")
+    if isinstance(x, jax.core.Tracer):
+        raise TypeError(f"{fn}: {where} is a traced array ({x.aval}); save outside jit/grad")
+    if not isinstance(x, (jax.Array, np.ndarray, np.generic, bool, int, float, complex)):
+        raise TypeError(f"{fn}: {where} has type {type(x).__name__}, which a checkpoint cannot "
+                        "store; leaves must be arrays or numbers, in dicts (string keys), "
+                        "lists, tuples or named tuples")
+    try:
+        if _is_key(x):
+            x = jax.random.key_data(x)
+        arr = np.asarray(jax.device_get(x))
+    except RuntimeError as e:  # e.g. an array donated to a jitted step, hence deleted
+        raise ValueError(f"{fn}: {where} cannot be read from its device ({e})") from e
+    if not _storable_dtype(arr.dtype):
+        raise TypeError(f"{fn}: {where} is an array of dtype {arr.dtype} (shape {arr.shape}), "
+                        "which a checkpoint cannot store; dtypes must be numeric or bool")
+    return arr
+
+
+def _to_record(fn: str, where: str, tree: Any, leaf: Any = _leaf_to_array) -> Any:
+    """``tree`` as nested dicts (string keys) of ``leaf(fn, path, x)`` and ``None``, as Flax
+    stores it: tuples and lists by position, named tuples by field. A ``TypeError`` names
+    the first key that is not a string."""
+    if tree is None:
+        return None
+    if isinstance(tree, dict):
+        for key in tree:
+            if not isinstance(key, str):
+                raise TypeError(f"{fn}: {where} has the key {key!r} ({type(key).__name__}); "
+                                "checkpoint keys must be strings")
+        return {k: _to_record(fn, _path_str(where, k), v, leaf) for k, v in tree.items()}
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):  # named tuple: by field name
+        return {k: _to_record(fn, _path_str(where, k), getattr(tree, k), leaf)
+                for k in tree._fields}
+    if isinstance(tree, (list, tuple)):
+        return {str(i): _to_record(fn, _path_str(where, str(i)), v, leaf)
+                for i, v in enumerate(tree)}
+    if serialization.is_serializable(tree):  # other types Flax knows how to take apart
+        return _to_record(fn, where, serialization.to_state_dict(tree), leaf)
+    return leaf(fn, where, tree)
+
+
+def _history_record(fn: str, history: Any) -> dict[str, np.ndarray]:
+    if not isinstance(history, Mapping):
+        raise TypeError(f"{fn}: history must be a dict of lists of numbers (fit's history), "
+                        f"got {reprlib.repr(history)} ({type(history).__name__})")
+    out = {}
+    for key, values in history.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{fn}: history keys must be strings, got {key!r} "
+                            f"({type(key).__name__})")
+        bad = isinstance(values, (str, bytes, Mapping))
+        if not bad:
+            try:
+                arr = np.asarray(jax.device_get(values))
+            except (TypeError, ValueError):
+                bad = True
+            else:
+                bad = arr.ndim != 1 or arr.dtype.kind not in "iuf"
+        if bad:
+            raise TypeError(f"{fn}: history[{key!r}] must be a list of numbers, got "
+                            f"{reprlib.repr(values)} ({type(values).__name__})")
+        out[key] = arr.astype(np.float64)
+    return out
+
+
+def _step_value(fn: str, step: Any) -> int:
+    if isinstance(step, (np.ndarray, jax.Array)) and step.ndim == 0 and \
+            np.issubdtype(step.dtype, np.integer):
+        step = int(step)
+    step = check_int(fn, "step", step, min_value=0)
+    if step >= 2**64:
+        raise ValueError(f"{fn}: step must fit in 64 bits, got {step}")
+    return step
+
+
+def _check_json(fn: str, where: str, value: Any, seen: tuple[int, ...] = ()) -> None:
+    """Metadata must be JSON that comes back as given (tuples come back as lists)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return
+    if isinstance(value, (dict, list, tuple)):
+        if id(value) in seen:
+            raise ValueError(f"{fn}: {where} contains itself (a circular reference)")
+        seen = (*seen, id(value))
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise TypeError(f"{fn}: {where} has the key {k!r} ({type(k).__name__}); "
+                                    "JSON keys must be strings")
+                _check_json(fn, f"{where}[{k!r}]", v, seen)
+        else:
+            for i, v in enumerate(value):
+                _check_json(fn, f"{where}[{i}]", v, seen)
+        return
+    hint = "; use float(...) or int(...)" if isinstance(value, (np.generic, jax.Array,
+                                                                np.ndarray)) else ""
+    raise TypeError(f"{fn}: {where} has type {type(value).__name__} ({reprlib.repr(value)}), "
+                    "which JSON cannot store; metadata holds None, bools, numbers, strings, lists "
+                    f"and dicts with string keys{hint}")
+
+
+def _check_path(fn: str, path: Any) -> Path:
+    if not isinstance(path, (str, os.PathLike)) or isinstance(path, bytes):
+        raise TypeError(f"{fn}: path must be a str or os.PathLike, got {reprlib.repr(path)} "
+                        f"({type(path).__name__})")
+    given, path = path, Path(path)
+    if str(path) == ".":  # Path("") too
+        raise ValueError(f"{fn}: path must name a file, got {os.fspath(given)!r}")
+    if path.is_dir():
+        raise ValueError(f"{fn}: path {str(path)!r} is a directory; give a file name such as "
+                         f"{str(path / 'ckpt.msgpack')!r}")
+    return path
+
+
+# ---------------------------------------------------------------- the atomic write
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name != "posix":  # no safe probe (os.kill terminates on Windows): go by age only
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process: alive
+        return True
+    return True
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Removes temporary files of saves that were killed: those of this host whose process
+    is gone, and any untouched for a day. Never a live save's file."""
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        m = _TMP_RE.match(entry.name)
+        if m is None:
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            gone = m["host"] == _HOST and not _pid_alive(int(m["pid"]))
+            if gone or now - info.st_mtime > _STALE_SECONDS:
+                os.unlink(entry.path)
+        except OSError:  # removed meanwhile, or not ours to remove
+            pass
+
+
+def _write_atomically(path: Path, chunks: tuple[bytes, ...]) -> None:
+    tmp = path.parent / (f".{path.name[:100]}.{_HOST}.{os.getpid()}.{secrets.token_hex(4)}"
+                         f"{_TMP_SUFFIX}")
+    # 0o666 minus the umask, as open(path, "w") gives a new file
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        try:
+            f = os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            raise
+        with f:
+            if hasattr(os, "fchmod"):  # overwriting keeps the file's mode, as open(path, "w")
+                try:
+                    os.fchmod(f.fileno(), stat.S_IMODE(os.stat(path).st_mode))
+                except FileNotFoundError:
+                    pass
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
 
 
 def save_checkpoint(
@@ -32,97 +282,298 @@ def save_checkpoint(
     step: int | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Path:
-    """Saves a training checkpoint atomically.
+    """Saves a training checkpoint atomically, with a SHA-256 checksum.
+
+    Everything is checked before anything is written: a leaf that could not be read back
+    (a string, an object, a custom class) raises ``TypeError`` naming its path. Trees may
+    hold dicts with string keys, lists, tuples, named tuples (Optax's states), ``None``,
+    and arrays or numbers of numeric or bool dtypes (bfloat16 included); PRNG key arrays
+    are stored as their key data. The file is written to a temporary file in the same
+    folder, fsynced and renamed over ``path``, so ``path`` always holds a whole checkpoint
+    (the previous or the new one); temporary files left by killed saves to this folder
+    are removed. The file's mode follows the umask, as with ``open(path, "w")``.
 
     Args:
       path: the file to write (its folder is created).
       params: the model parameters (any pytree of arrays: dicts, tuples, named tuples).
       state: the model state.
       opt_state: the Optax optimiser state.
-      history: ``fit``'s history (lists of floats).
-      step: a step or epoch counter.
-      metadata: small JSON-serialisable extras (strings, numbers, lists, dicts), stored as
-        JSON text and returned as they were given.
+      history: ``fit``'s history: a dict of lists of numbers (stored as float64).
+      step: a step or epoch counter, a non-negative int.
+      metadata: small JSON extras: a dict of None, bools, numbers, strings, lists and
+        dicts with string keys, stored as JSON text and returned as given (tuples come
+        back as lists).
 
     Returns:
       The path written.
+
+    Raises:
+      TypeError: a bad path, a leaf or key that cannot be stored, bad history, step or
+        metadata.
+      ValueError: ``path`` is a directory or lies under a file, a negative step, circular
+        metadata.
+
+    Example:
+      >>> import jax, jaxdl, optax, tempfile, pathlib
+      >>> _, params, _ = jaxdl.Dense(3).init(jax.random.key(0), (4,))
+      >>> path = pathlib.Path(tempfile.mkdtemp()) / "ckpt.msgpack"
+      >>> jaxdl.save_checkpoint(path, params=params, opt_state=optax.adam(1e-3).init(params),
+      ...                       step=10, metadata={"lr": 1e-3}) == path
+      True
+      >>> jaxdl.save_checkpoint(path, params={"w": "oops"})
+      Traceback (most recent call last):
+      ...
+      TypeError: save_checkpoint: params/w has type str ('oops'), which a checkpoint ...
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload: dict[str, Any] = {"params": params, "state": state}
+    fn = "save_checkpoint"
+    path = _check_path(fn, path)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{fn}: cannot create {str(path)!r}: {str(parent)!r} is a "
+                                 "file, not a folder")
+            break
+    record: dict[str, Any] = {"params": _to_record(fn, "params", params),
+                              "state": _to_record(fn, "state", state)}
     if opt_state is not None:
-        payload["opt_state"] = opt_state
+        record["opt_state"] = _to_record(fn, "opt_state", opt_state)
     if history is not None:
-        payload["history"] = {k: [float(v) for v in vs] for k, vs in history.items()}
+        record["history"] = _history_record(fn, history)
     if step is not None:
-        payload["step"] = int(step)
-    host = jax.tree_util.tree_map(np.asarray, jax.device_get(payload))
-    if metadata is not None:  # JSON text: strings, numbers, lists and dicts come back as given
-        host["metadata"] = json.dumps(metadata)
-    data = serialization.msgpack_serialize(serialization.to_state_dict(host))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
+        record["step"] = _step_value(fn, step)
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise TypeError(f"{fn}: metadata must be a dict of JSON values, got "
+                            f"{reprlib.repr(metadata)} ({type(metadata).__name__})")
+        _check_json(fn, "metadata", metadata)
+        record["metadata"] = json.dumps(metadata)
+    payload = serialization.msgpack_serialize(record, in_place=True)
+    header = _HEADER.pack(_MAGIC, _FORMAT, len(payload), hashlib.sha256(payload).digest())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(path.parent)
+    _write_atomically(path, (header, payload))
     return path
 
 
-def load_checkpoint(path: str | os.PathLike[str], target: dict[str, Any] | None = None
-                    ) -> dict[str, Any]:
+# ---------------------------------------------------------------- reading and checking
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, np.ndarray):
+        return f"shape {x.shape} {x.dtype}"
+    if isinstance(x, dict):
+        keys = ", ".join(repr(k) for k in list(x)[:6]) + (", ..." if len(x) > 6 else "")
+        return f"a subtree with keys [{keys}]"
+    return "None" if x is None else type(x).__name__
+
+
+def _template_spec(where: str, x: Any) -> tuple[tuple[int, ...], np.dtype]:
+    """The (shape, dtype) a template leaf expects in the file."""
+    if _is_key(x):
+        data = jax.eval_shape(jax.random.key_data, x)
+        return tuple(data.shape), np.dtype(data.dtype)
+    if isinstance(x, (jax.Array, np.ndarray, np.generic, jax.ShapeDtypeStruct)):
+        return tuple(x.shape), np.dtype(x.dtype)
+    if isinstance(x, (bool, int, float, complex)):
+        arr = np.asarray(x)
+        return arr.shape, arr.dtype
+    raise TypeError(f"load_checkpoint: target leaf {where} has type {type(x).__name__}; "
+                    "template leaves must be arrays, numbers or jax.ShapeDtypeStruct")
+
+
+def _mismatches(where: str, template: Any, stored: Any, out: list[str]) -> None:
+    """Appends ``"path: expected ..., found ..."`` for every difference."""
+    if isinstance(template, dict):
+        if not isinstance(stored, dict):
+            out.append(f"{where}: expected {_describe(template)}, found {_describe(stored)}")
+            return
+        for k in template:
+            if k not in stored:
+                out.append(f"{_path_str(where, k)}: missing from the file (the target has "
+                           f"{_describe_template(template[k])})")
+        for k in stored:
+            if k not in template:
+                out.append(f"{_path_str(where, k)}: in the file ({_describe(stored[k])}) but "
+                           "not in the target")
+        for k in template:
+            if k in stored:
+                _mismatches(_path_str(where, k), template[k], stored[k], out)
+        return
+    if template is None:
+        if stored is not None:
+            out.append(f"{where}: expected None, found {_describe(stored)}")
+        return
+    shape, dtype = _template_spec(where, template)
+    if not isinstance(stored, np.ndarray):
+        out.append(f"{where}: expected shape {shape} {dtype}, found {_describe(stored)}")
+    elif stored.shape != shape or stored.dtype != dtype:
+        out.append(f"{where}: expected shape {shape} {dtype}, found {_describe(stored)}")
+
+
+def _describe_template(template: Any) -> str:
+    if isinstance(template, dict) or template is None:
+        return _describe(template)
+    shape, dtype = _template_spec("?", template)
+    return f"shape {shape} {dtype}"
+
+
+def _restore(fn: str, path: Path, name: str, template: Any, stored: Any) -> Any:
+    problems: list[str] = []
+    _mismatches(name, _to_record(fn, name, template, lambda fn, where, x: x), stored,
+                problems)
+    if problems:
+        shown = "\n  ".join(problems[:10])
+        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise ValueError(f"{fn}: {path} does not match target[{name!r}] ({len(problems)} "
+                         f"difference{'s' if len(problems) > 1 else ''}):\n  {shown}{more}")
+    restored = serialization.from_state_dict(template, stored)
+    if any(_is_key(x) for x in jax.tree_util.tree_leaves(template)):
+        restored = jax.tree_util.tree_map(
+            lambda t, r: jax.random.wrap_key_data(r, impl=_key_impl(t)) if _is_key(t) else r,
+            template, restored)
+    return restored
+
+
+def _key_impl(template: Any) -> Any:
+    if isinstance(template, jax.Array):
+        return jax.random.key_impl(template)
+    found = []  # a jax.ShapeDtypeStruct: read the implementation off a traced key
+    jax.eval_shape(lambda k: found.append(jax.random.key_impl(k)), template)
+    return found[0]
+
+
+def _read_payload(fn: str, path: Path, allow_legacy: bool) -> dict[str, Any]:
+    data = path.read_bytes()
+    if not data:
+        raise ValueError(f"{fn}: {path} is empty, not a jaxdl checkpoint")
+    # format 1 was bare msgpack: a small map whose first key is an entry's name
+    legacy = 0x80 < data[0] <= 0x8f and any(
+        data[1:].startswith(bytes([0xa0 | len(k)]) + k.encode()) for k in _ENTRIES)
+    if legacy and not allow_legacy:
+        raise ValueError(f"{fn}: {path} is a checkpoint in jaxdl's old format 1, which has no "
+                         "checksum, so its integrity cannot be verified; load it with "
+                         "load_checkpoint(path, allow_legacy=True) and save it again to "
+                         "upgrade it")
+    if legacy:
+        payload = data
+    else:
+        if not data.startswith(_MAGIC):
+            if _MAGIC.startswith(data):
+                raise ValueError(f"{fn}: {path} is corrupt: truncated to {len(data)} bytes, "
+                                 f"inside the {_HEADER.size}-byte header")
+            raise ValueError(f"{fn}: {path} is not a jaxdl checkpoint: it does not start with "
+                             f"the header {_MAGIC!r} (it starts with {data[:8]!r})")
+        if len(data) < _HEADER.size:
+            raise ValueError(f"{fn}: {path} is corrupt: truncated to {len(data)} bytes, inside "
+                             f"the {_HEADER.size}-byte header")
+        _, version, length, digest = _HEADER.unpack_from(data)
+        if version != _FORMAT:
+            raise ValueError(f"{fn}: {path} is in checkpoint format {version}; this jaxdl "
+                             f"reads format {_FORMAT} (and format 1 with allow_legacy=True)")
+        payload = memoryview(data)[_HEADER.size:]  # no copy of a large payload
+        if len(payload) != length:
+            what = "truncated" if len(payload) < length else "has extra bytes"
+            raise ValueError(f"{fn}: {path} is corrupt: {what} (the header records a "
+                             f"{length}-byte payload, the file holds {len(payload)} bytes "
+                             "after the header)")
+        found = hashlib.sha256(payload).digest()
+        if found != digest:
+            raise ValueError(f"{fn}: {path} is corrupt: checksum mismatch (the header records "
+                             f"SHA-256 {digest.hex()[:16]}..., the payload hashes to "
+                             f"{found.hex()[:16]}...)")
+    try:
+        raw = serialization.msgpack_restore(payload)
+    except Exception as e:  # msgpack raises several types for malformed data
+        raise ValueError(f"{fn}: {path} is not a readable checkpoint: its payload is not "
+                         f"valid msgpack ({type(e).__name__}: {e})") from e
+    if not isinstance(raw, dict) or "params" not in raw or not set(raw) <= set(_ENTRIES):
+        found_keys = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
+        raise ValueError(f"{fn}: {path} is not a jaxdl checkpoint: expected a record with "
+                         f"'params' and only {', '.join(map(repr, _ENTRIES))}, found "
+                         f"{found_keys}")
+    return raw
+
+
+def _decode_extras(fn: str, path: Path, out: dict[str, Any]) -> None:
+    """history -> lists of floats, step -> int, metadata -> JSON; ValueError if malformed."""
+    try:
+        if "history" in out:
+            hist = out["history"]
+            out["history"] = {  # format 1 stored lists as {"0": ..., "1": ..., "10": ...}
+                k: [float(vs[str(i)]) for i in range(len(vs))] if isinstance(vs, dict)
+                else [float(v) for v in np.asarray(vs).reshape(-1)] for k, vs in hist.items()}
+        if "step" in out:
+            if isinstance(out["step"], (bool, float)):
+                raise TypeError(f"step is a {type(out['step']).__name__}")
+            out["step"] = int(out["step"])
+        if "metadata" in out:
+            out["metadata"] = json.loads(out["metadata"])
+    except (TypeError, ValueError, AttributeError) as e:
+        raise ValueError(f"{fn}: {path} is not a jaxdl checkpoint: malformed history, step or "
+                         f"metadata ({e})") from e
+
+
+def load_checkpoint(path: str | os.PathLike[str], target: dict[str, Any] | None = None, *,
+                    allow_legacy: bool = False) -> dict[str, Any]:
     """Loads a checkpoint written by :func:`save_checkpoint`, without pickle.
+
+    The header, length and SHA-256 checksum are verified first: a corrupt or truncated
+    file raises ``ValueError`` (``"... is corrupt: checksum mismatch ..."``). Each template
+    given in ``target`` is then compared with the file, both ways: every key the template
+    has must be in the file and every key in the file must be in the template, with the
+    same shape and dtype; all differences are listed by path (``params/dense/b``).
 
     Args:
       path: the checkpoint file.
       target: optional templates, e.g. ``{"params": params, "state": state,
-        "opt_state": opt_state}`` (from ``model.init``/``optimizer.init``); each entry
-        given is restored into the template's structure (tuples, named tuples), the rest
-        come back as nested dicts of NumPy arrays.
+        "opt_state": opt_state}`` (from ``model.init``/``optimizer.init``, or
+        ``jax.ShapeDtypeStruct`` leaves from ``jax.eval_shape``); each entry given is
+        checked and restored into the template's structure (tuples, named tuples, PRNG
+        keys), the rest come back as nested dicts (string keys) of NumPy arrays.
+      allow_legacy: also read files of format 1 (written by jaxdl before checksums), which
+        cannot be verified.
 
     Returns:
       A dict with ``"params"``, ``"state"`` and whichever of ``"opt_state"``,
-      ``"history"``, ``"step"``, ``"metadata"`` were saved.
+      ``"history"`` (lists of floats), ``"step"`` (an int), ``"metadata"`` were saved.
 
     Raises:
       FileNotFoundError: no file at ``path``.
-      ValueError: the file is not a jaxdl checkpoint, or does not match ``target``.
+      TypeError: a bad ``path`` or ``target``.
+      ValueError: the file is not a jaxdl checkpoint, is corrupt or truncated, or does not
+        match ``target``.
+
+    Example:
+      >>> import jax, jaxdl, tempfile, pathlib
+      >>> _, params, _ = jaxdl.Dense(3).init(jax.random.key(0), (4,))
+      >>> path = jaxdl.save_checkpoint(pathlib.Path(tempfile.mkdtemp()) / "c", params=params)
+      >>> jaxdl.load_checkpoint(path, target={"params": params})["params"]["w"].shape
+      (4, 3)
+      >>> _, other, _ = jaxdl.Dense(5).init(jax.random.key(0), (4,))
+      >>> jaxdl.load_checkpoint(path, target={"params": other})
+      Traceback (most recent call last):
+      ...
+      ValueError: load_checkpoint: ... does not match target['params'] (2 differences):
+        params/w: expected shape (4, 5) float32, found shape (4, 3) float32
+        params/b: expected shape (5,) float32, found shape (3,) float32
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"load_checkpoint: no checkpoint at {path}")
-    try:
-        raw = serialization.msgpack_restore(path.read_bytes())
-    except Exception as e:  # msgpack raises several types for corrupt data
-        raise ValueError(f"load_checkpoint: {path} is not a readable checkpoint ({e})") from e
-    if not isinstance(raw, dict) or "params" not in raw:
-        raise ValueError(f"load_checkpoint: {path} is not a jaxdl checkpoint (no 'params')")
+    fn = "load_checkpoint"
+    path = _check_path(fn, path)
+    if not path.exists():
+        raise FileNotFoundError(f"{fn}: no checkpoint at {path}")
+    if target is not None and not isinstance(target, Mapping):
+        raise TypeError(f"{fn}: target must be a dict such as {{'params': params, 'state': "
+                        f"state, 'opt_state': opt_state}} or None, got {reprlib.repr(target)} "
+                        f"({type(target).__name__})")
+    for name in target or {}:
+        check_option(fn, "target key", name, _TREES)
+    allow_legacy = check_bool(fn, "allow_legacy", allow_legacy)
+    raw = _read_payload(fn, path, allow_legacy)
     out = dict(raw)
     for name, template in (target or {}).items():
         if name not in raw:
-            raise ValueError(f"load_checkpoint: {path} has no {name!r} to restore into the target")
-        try:
-            out[name] = serialization.from_state_dict(template, raw[name])
-        except (ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"load_checkpoint: {name!r} in {path} does not match the target: {e}"
-                             ) from e
-    if "metadata" in out:
-        out["metadata"] = json.loads(out["metadata"])
-    if "step" in out:
-        out["step"] = int(out["step"])
-    if "history" in out:
-        out["history"] = {k: [float(v) for v in (vs.values() if isinstance(vs, dict) else vs)]
-                          for k, vs in out["history"].items()}
+            raise ValueError(f"{fn}: {path} has no {name!r} to restore into target[{name!r}] "
+                             f"(it holds {', '.join(map(repr, raw))})")
+        out[name] = _restore(fn, path, name, template, raw[name])
+    _decode_extras(fn, path, out)
     return out
