@@ -31,8 +31,10 @@ def did_you_mean(value: Any, allowed: Sequence[str]) -> str:
     close = difflib.get_close_matches(value, list(allowed), n=1, cutoff=0.6)
     if not close:  # "Mse", "mse_loss", "relu" for "leaky_relu": containment either way
         low = value.lower()
-        close = sorted((a for a in allowed if low in a.lower() or a.lower() in low),
-                       key=lambda a: -len(a))[:1]
+        longer = sorted((a for a in allowed if low in a.lower()),
+                        key=lambda a: (not a.lower().startswith(low), len(a)))
+        shorter = sorted((a for a in allowed if a.lower() in low), key=lambda a: -len(a))
+        close = (longer or shorter)[:1]
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
