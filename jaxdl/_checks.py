@@ -231,7 +231,7 @@ def as_key(fn_name: str, key: Any, *, allow_none: bool = False) -> jax.Array | N
             return None
         raise TypeError(f"{fn_name}: key must be a PRNG key or an int seed, got None")
     if isinstance(key, bool):
-        raise TypeError(f"{fn_name}: key must be a PRNG key or an int seed, got {key!r}")
+        raise TypeError(f"{fn_name}: key must be a PRNG key or an int seed, got {key!r} (bool)")
     if isinstance(key, (numbers.Integral, np.integer)):
         return jax.random.key(int(key))
     if isinstance(key, (jax.Array, np.ndarray)):
@@ -245,4 +245,4 @@ def as_key(fn_name: str, key: Any, *, allow_none: bool = False) -> jax.Array | N
         if key.shape == () and jnp.issubdtype(key.dtype, jnp.integer):
             return jax.random.key(key)
     raise TypeError(f"{fn_name}: key must be a PRNG key (jax.random.key(seed)) or an int seed, "
-                    f"got {type(key).__name__} {getattr(key, 'shape', '')}".rstrip())
+                    f"got {key!r} ({type(key).__name__})")

@@ -169,6 +169,7 @@ def Perceptron(units: int = 1, *, threshold: float = 0.0,
 
     Shapes: ``(*batch, in_features) -> (*batch, units)`` of 0.0/1.0.
     """
+    units = check_int("Perceptron", "units", units, min_value=1)
     threshold = check_float("Perceptron", "threshold", threshold)
     return serial(Dense(units, w_init=w_init), Step(threshold),
                   name=layer_name("Perceptron", name))

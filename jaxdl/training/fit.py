@@ -324,7 +324,7 @@ def fit(
     verbose = check_int(fn, "verbose", verbose, min_value=0, max_value=2)
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
         raise TypeError(f"{fn}: early_stopping must be a jaxdl.EarlyStopping, got "
-                        f"{type(early_stopping).__name__}")
+                        f"{early_stopping!r} ({type(early_stopping).__name__})")
     callbacks = list(callbacks)
     for cb in callbacks:
         if not callable(getattr(cb, "on_epoch_end", None)):

@@ -88,7 +88,7 @@ def _apply_fn(fn: str, model: ApplyLike) -> Callable[..., tuple[Array, State]]:
     if callable(model):
         return model
     raise TypeError(f"{fn}: model must be a jaxdl Layer or its apply function, got "
-                    f"{type(model).__name__}")
+                    f"{model!r} ({type(model).__name__})")
 
 
 def _check_optimizer(fn: str, optimizer: Any) -> optax.GradientTransformation:
@@ -99,7 +99,8 @@ def _check_optimizer(fn: str, optimizer: Any) -> optax.GradientTransformation:
     if not (callable(getattr(optimizer, "init", None))
             and callable(getattr(optimizer, "update", None))):
         raise TypeError(f"{fn}: optimizer must be an Optax GradientTransformation (with init "
-                        f"and update), got {type(optimizer).__name__}; e.g. optax.adam(1e-3)")
+                        f"and update), got {optimizer!r} ({type(optimizer).__name__}); e.g. "
+                        "optax.adam(1e-3)")
     return optimizer
 
 
@@ -116,7 +117,7 @@ def _loss_fn(fn: str, loss: Any) -> Callable[..., Array]:
         check_option(fn, "loss", loss, tuple(losses_lib._BY_NAME))
     elif not callable(loss):
         raise TypeError(f"{fn}: loss must be a loss function or the name of one in "
-                        f"jaxdl.losses, got {type(loss).__name__}")
+                        f"jaxdl.losses, got {loss!r} ({type(loss).__name__})")
     return losses_lib.get(loss)
 
 
@@ -144,10 +145,10 @@ def metric_fns(fn: str, metrics: Mapping[str, MetricFn] | Sequence[str | MetricF
                 out[getattr(m, "__name__", f"metric{len(out)}")] = m
             else:
                 raise TypeError(f"{fn}: a metric must be a name or a function, got "
-                                f"{type(m).__name__}")
+                                f"{m!r} ({type(m).__name__})")
     else:
         raise TypeError(f"{fn}: metrics must be a list of names/functions or a dict, got "
-                        f"{type(metrics).__name__}")
+                        f"{metrics!r} ({type(metrics).__name__})")
     for name, m in out.items():
         if name == "loss" or not callable(m):
             raise ValueError(f"{fn}: bad metric {name!r}: metrics need a name other than "
