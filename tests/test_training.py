@@ -590,7 +590,7 @@ def test_fit_accepts_an_int_seed_like_a_key():
     a = _fit(MLP, params, state, X, Y, key=3)
     b = _fit(MLP, params, state, X, Y, key=jax.random.key(3))
     assert _history(a) == _history(b)
-    with pytest.raises(TypeError, match=r"fit: key must be a PRNG key .* or an int seed, got str"):
+    with pytest.raises(TypeError, match=r"fit: key must be a PRNG key .* or an int seed, got '3' \(str\)"):
         _fit(MLP, params, state, X, Y, key="3")
 
 
