@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxdl._checks import (  # noqa: F401  (re-exported: jaxdl.core.check_shape, ...)
-    check_input_shape, check_name, check_option, check_shape,
+    as_key, check_input_shape, check_name, check_option, check_shape,
 )
 
 Array = jax.Array
@@ -126,10 +126,11 @@ def child_key(key: Array | None, name: str) -> Array | None:
     """The key of a combinator's child: ``fold_in(key, crc32(name))`` (None stays None).
 
     Keys follow names, not positions: inserting a layer leaves every other layer's
-    initial parameters and dropout masks unchanged.
+    initial parameters and dropout masks unchanged. ``key`` may be an int seed.
     """
     if key is None:
         return None
+    key = as_key("child_key", key)
     return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
 
 
@@ -152,7 +153,8 @@ def abstract_init(layer: Layer, input_shape: Any, key: Array | None = None
         box["out"] = out
         return p, s
 
-    params, state = jax.eval_shape(f, jax.random.key(0) if key is None else key)
+    key = jax.random.key(0) if key is None else as_key("abstract_init", key)
+    params, state = jax.eval_shape(f, key)
     return box["out"], params, state
 
 
@@ -250,7 +252,7 @@ def stochastic(name: str, fn: Callable[[Array, Array | None, bool], Array], *,
         del params, lengths
         if train and key is None:
             raise ValueError(f"{shown}: apply(..., train=True) needs a PRNG key (key=...)")
-        return fn(x, key, train), state
+        return fn(x, as_key(shown, key, allow_none=True), train), state
 
     return Layer(init, apply, name, label=shown)
 
@@ -273,7 +275,9 @@ def elementwise(fn: Callable[..., Array], name: str | None = None, *, label: str
     """
     if not callable(fn):
         raise TypeError(f"elementwise: fn must be callable, got {type(fn).__name__}")
-    base = getattr(fn, "__name__", "elementwise")
-    key_name = name if name is not None else (base if base.isidentifier() else "elementwise")
-    key_name = layer_name("elementwise", key_name.lower())
+    if name is not None:  # checked as every constructor's name= is
+        key_name = layer_name("elementwise", name)
+    else:  # derived from the function's name: "_soft_clip" -> "soft_clip", "<lambda>" -> default
+        base = str(getattr(fn, "__name__", "")).lower().lstrip("_")
+        key_name = base if base.isidentifier() else "elementwise"
     return stateless(key_name, lambda x: fn(x, **fn_kwargs), label=label or key_name)

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import jax.test_util
 
+from jaxdl._checks import as_key
 from jaxdl.core import Array, Layer
 
 __all__ = ["check_layer", "LayerCheckError"]
@@ -127,7 +128,7 @@ def check_layer(
             raise fail(check, e) from e
 
     with jax.numpy_rank_promotion("raise"):
-        key = jax.random.key(0) if key is None else key
+        key = jax.random.key(0) if key is None else as_key("check_layer", key)
         k_init, k_x, k_apply, k_proj = jax.random.split(key, 4)
         out_shape, params, state = run("init", lambda: layer.init(k_init, input_shape))
         x = _random_inputs(k_x, input_shape, batch_size, input_dtype, input_range, time_steps)

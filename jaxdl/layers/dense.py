@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxdl import initializers as inits
-from jaxdl._checks import check_bool, check_float, check_int
+from jaxdl._checks import as_key, check_bool, check_float, check_int
 from jaxdl.combinators import serial
 from jaxdl.core import (
     Array, Layer, Params, State, check_input_shape, check_shape, layer_name, stateless,
@@ -87,7 +87,7 @@ def Dense(
         if len(shape) < 1 or shape[-1] is None:
             raise ValueError(f"{label}: expected a per-example input_shape (*leading, "
                              f"in_features) with a known in_features, got {shape}")
-        k_w, k_b = jax.random.split(key)
+        k_w, k_b = jax.random.split(as_key(label, key))
         params = {"w": w_init_fn(k_w, (shape[-1], units), dtype)}
         if use_bias:
             params["b"] = b_init_fn(k_b, (units,), dtype)

@@ -25,7 +25,7 @@ import optax
 
 from jaxdl import losses as losses_lib
 from jaxdl import metrics as metrics_lib
-from jaxdl._checks import check_bool, check_int, check_option
+from jaxdl._checks import as_key, check_bool, check_int, check_option
 from jaxdl.core import Array, Layer, Params, State
 
 __all__ = [
@@ -230,6 +230,7 @@ def make_train_step(
     def step(params: Params, state: State, opt_state: optax.OptState, batch: BatchLike,
              key: Array | None = None) -> tuple[Params, State, optax.OptState, dict[str, Array]]:
         b = as_batch("train step", batch)
+        key = as_key("train step", key, allow_none=True)
         (value, (new_state, ms)), grads = jax.value_and_grad(objective, has_aux=True)(
             params, state, b, key)
         updates, new_opt_state = optimizer.update(grads, opt_state, params)
