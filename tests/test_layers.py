@@ -1,9 +1,12 @@
 """Tests for jaxdl.layers and the combinators: every layer through ``check_layer``.
 
-A new layer is covered by adding one line to ``LAYERS``.
+A new layer is covered by adding one line to ``LAYERS`` (``tests/test_protocol.py`` runs the
+same list batched, under ``jax.vmap``, ``jit`` and ``grad``).
 """
 
 from __future__ import annotations
+
+import re
 
 import chex
 import jax
@@ -27,8 +30,12 @@ def _affine(x, w, b):
 LAYERS = [
     ("Dense", lambda: jaxdl.Dense(4), (4,), {}),
     ("Dense-no-bias", lambda: jaxdl.Dense(4, use_bias=False), (4,), {}),
-    ("Dense-rank2-via-Flatten", lambda: jaxdl.serial(jaxdl.Flatten(), jaxdl.Dense(4)), (2, 2), {}),
-    ("Flatten", jaxdl.Flatten, (2, 2), {}),
+    ("Dense-sequence", lambda: jaxdl.Dense(4), (None, 4), {}),  # any length on axis -2
+    ("Dense-rank2-via-Flatten", lambda: jaxdl.serial(jaxdl.Flatten(2), jaxdl.Dense(4)), (2, 2),
+     {}),
+    ("Flatten", lambda: jaxdl.Flatten(2), (2, 2), {}),
+    # Keras's Flatten(): exactly one batch axis, so not meant for jax.vmap over examples
+    ("Flatten-keras", jaxdl.Flatten, (2, 2), {"check_vmap": False}),
     ("Identity", jaxdl.Identity, (4,), {}),
     ("Perceptron", lambda: jaxdl.Perceptron(4, w_init="glorot_uniform"), (4,), {}),
     ("Step", lambda: jaxdl.Step(0.5), (4,), {}),
@@ -55,7 +62,7 @@ LAYERS = [
      lambda: jaxdl.serial(jaxdl.FanOut(2), jaxdl.parallel(jaxdl.Dense(4), jaxdl.Identity()),
                           jaxdl.FanInSum()), (4,), {}),
     ("FanInConcat", lambda: jaxdl.FanInConcat(), ((2,), (2,)), {}),
-    ("FanInConcat-axis0", lambda: jaxdl.FanInConcat(axis=0), ((2,), (2,)), {}),
+    ("FanInConcat-axis-2", lambda: jaxdl.FanInConcat(axis=-2), ((1, 2), (2, 2)), {}),
     ("FanOut-FanInConcat",
      lambda: jaxdl.serial(jaxdl.FanOut(2), jaxdl.parallel(jaxdl.Dense(1), jaxdl.Dense(3)),
                           jaxdl.FanInConcat()), (4,), {}),
@@ -78,7 +85,7 @@ def test_every_layer_is_covered():
                          ids=[l[0] for l in LAYERS])
 def test_check_layer(make, input_shape, kwargs):
     layer = make()
-    assert isinstance(layer, jaxdl.Layer) and layer.name
+    assert isinstance(layer, jaxdl.Layer) and layer.name.isidentifier() and layer.label
     out_shape, params, state = check_layer(layer, input_shape, **kwargs)
     # init agrees with the abstract (allocation-free) init
     abs_out, abs_params, abs_state = jaxdl.abstract_init(layer, input_shape, KEY)
@@ -93,7 +100,7 @@ def test_check_layer(make, input_shape, kwargs):
 def test_dense_params_and_formula():
     layer = jaxdl.Dense(3)
     out_shape, params, state = layer.init(KEY, (4,))
-    assert out_shape == (3,) and state == ()
+    assert out_shape == (3,) and state == {}
     chex.assert_shape(params["w"], (4, 3))
     chex.assert_shape(params["b"], (3,))
     chex.assert_trees_all_equal(params["b"], jnp.zeros(3))  # b_init zeros
@@ -122,7 +129,7 @@ def test_dense_any_leading_batch_axes(batch):
 def test_dense_options():
     layer = jaxdl.Dense(2, w_init="ones", b_init=jaxdl.initializers.constant(0.5),
                         dtype=jnp.bfloat16, name="head")
-    assert layer.name == "head"
+    assert layer.name == "head" and layer.label == "Dense(2) 'head'"
     _, params, _ = layer.init(KEY, (3,))
     assert params["w"].dtype == jnp.bfloat16
     chex.assert_trees_all_equal(params["w"], jnp.ones((3, 2), jnp.bfloat16))
@@ -131,18 +138,43 @@ def test_dense_options():
 
 def test_flatten_and_identity():
     x = jnp.arange(24.0).reshape(2, 3, 4)
-    y, _ = jaxdl.Flatten().apply((), (), x)
+    y, _ = jaxdl.Flatten().apply({}, {}, x)
     chex.assert_trees_all_equal(y, x.reshape(2, 12))
-    y, _ = jaxdl.Identity().apply((), (), x)
+    y, _ = jaxdl.Identity().apply({}, {}, x)
     chex.assert_trees_all_equal(y, x)
+
+
+def test_flatten_ndim_flattens_the_last_axes():
+    layer = jaxdl.Flatten(2)
+    assert layer.init(KEY, (3, 4))[0] == (12,)
+    x = jnp.arange(48.0).reshape(2, 2, 3, 4)
+    chex.assert_trees_all_equal(layer.apply({}, {}, x)[0], x.reshape(2, 2, 12))
+    chex.assert_trees_all_equal(layer.apply({}, {}, x[0, 0])[0], x[0, 0].reshape(12))
+    with pytest.raises(ValueError, match=r"Flatten\(2\): expected a per-example input_shape "
+                       r"of rank 2 .*got \(2, 3, 4\)"):
+        layer.init(KEY, (2, 3, 4))
+    with pytest.raises(ValueError, match=r"Flatten\(2\): expected input of shape "
+                       r"\(\*batch, 2 axes\), got \(4,\)"):
+        layer.apply({}, {}, jnp.ones(4))
+
+
+def test_flatten_refuses_what_it_cannot_flatten():
+    with pytest.raises(ValueError, match=r"Flatten\(\): expected input of shape \(batch, \*dims\), "
+                       r"got \(4,\); for a single example use Flatten\(ndim\)"):
+        jaxdl.Flatten().apply({}, {}, jnp.ones(4))
+    with pytest.raises(ValueError, match=r"Flatten\(\): cannot flatten .*unknown length"):
+        jaxdl.Flatten().init(KEY, (None, 3))
+    with pytest.raises(ValueError, match=r"^Flatten: ndim must be >= 1 or None, got 0"):
+        jaxdl.Flatten(0)
 
 
 def test_perceptron_layer_is_dense_then_step():
     layer = jaxdl.Perceptron(1, threshold=0.5)
     out_shape, params, state = layer.init(KEY, (2,))
     assert out_shape == (1,)
-    chex.assert_trees_all_equal(params[0]["w"], jnp.zeros((2, 1)))  # default zeros
-    params = ({"w": jnp.array([[1.0], [1.0]]), "b": jnp.array([-0.5])}, ())
+    assert list(params) == ["dense"]  # the Step has no params
+    chex.assert_trees_all_equal(params["dense"]["w"], jnp.zeros((2, 1)))  # default zeros
+    params = {"dense": {"w": jnp.array([[1.0], [1.0]]), "b": jnp.array([-0.5])}}
     x = jnp.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     y, _ = layer.apply(params, state, x)
     chex.assert_trees_all_equal(y[:, 0], jnp.array([0.0, 0.0, 0.0, 1.0]))  # 0.5 > 0.5 is false
@@ -170,27 +202,37 @@ ACTIVATION_LAYERS = [
 def test_activation_layer_applies_its_function(layer, fn):
     x = jnp.linspace(-2.0, 2.0, 12).reshape(3, 4)
     out_shape, params, state = layer.init(KEY, (4,))
-    assert out_shape == (4,) and params == () and state == ()
+    assert out_shape == (4,) and params == {} and state == {}
     y, _ = layer.apply(params, state, x)
     chex.assert_trees_all_equal(y, fn(x))
 
 
 def test_softmax_layer_axis_is_per_example():
-    # Layer axes count in the per-example shape, as FanInConcat(axis) does: Softmax(axis=0)
-    # on examples of shape (classes, positions) normalises over classes, never across the
-    # batch (which would mix examples)
+    # Layer axes count from the end of the per-example shape, as FanInConcat(axis) does:
+    # Softmax(axis=-2) on examples of shape (classes, positions) normalises over classes,
+    # never across the batch (which would mix examples)
     x = jax.random.normal(KEY, (2, 3, 5))  # (batch, classes, positions)
-    layer = jaxdl.Softmax(axis=0)
+    layer = jaxdl.Softmax(axis=-2)
     assert layer.init(KEY, (3, 5))[0] == (3, 5)
-    y, _ = layer.apply((), (), x)
+    y, _ = layer.apply({}, {}, x)
     chex.assert_trees_all_close(y, act.softmax(x, axis=1), atol=1e-6)
     chex.assert_trees_all_close(jnp.sum(y, axis=1), jnp.ones((2, 5)), atol=1e-6)
+    chex.assert_trees_all_close(layer.apply({}, {}, x[0])[0], y[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_softmax_layer_refuses_non_negative_axis(axis):
+    # axis=0 meant "the first per-example axis" batched but the batch axis itself to a
+    # reader of jnp; protocol 2 has only negative axes, which mean the same everywhere
+    with pytest.raises(ValueError, match=rf"^Softmax: axis must be negative .*got {axis}; "
+                       r"e\.g\. axis=-1"):
+        jaxdl.Softmax(axis=axis)
 
 
 def test_randomized_relu_layer_train_slopes():
     layer = jaxdl.RandomizedRelu(0.1, 0.3)
     x = -jnp.ones((4, 50))
-    y, _ = layer.apply((), (), x, key=jax.random.key(1), train=True)
+    y, _ = layer.apply({}, {}, x, key=jax.random.key(1), train=True)
     slopes = np.asarray(-y)
     assert slopes.min() >= 0.1 and slopes.max() <= 0.3 and slopes.std() > 0.01
 
@@ -200,12 +242,31 @@ def test_randomized_relu_rejects_lower_above_upper():
         jaxdl.RandomizedRelu(0.5, 0.1)
 
 
+@pytest.mark.parametrize("make, error, match", [
+    (lambda: jaxdl.Sigmoid(0.0), ValueError, r"^Sigmoid: steepness must be > 0, got 0\.0"),
+    (lambda: jaxdl.BipolarSigmoid(-1.0), ValueError,
+     r"^BipolarSigmoid: steepness must be > 0, got -1\.0"),
+    (lambda: jaxdl.Elu(-0.5), ValueError, r"^Elu: alpha must be >= 0, got -0\.5"),
+    (lambda: jaxdl.RandomizedRelu(-0.1, 0.2), ValueError,
+     r"^RandomizedRelu: lower must be >= 0, got -0\.1"),
+    (lambda: jaxdl.LeakyRelu(float("inf")), ValueError,
+     r"^LeakyRelu: negative_slope must be finite, got inf"),
+    (lambda: jaxdl.Swish("1"), TypeError, r"^Swish: beta must be a number, got '1'"),
+    (lambda: jaxdl.Gelu(approximate="yes"), TypeError,
+     r"^Gelu: approximate must be True or False, got 'yes'"),
+], ids=["Sigmoid", "BipolarSigmoid", "Elu", "RandomizedRelu", "LeakyRelu", "Swish", "Gelu"])
+def test_activation_options_are_checked_when_the_layer_is_built(make, error, match):
+    # the constructor names itself; the activation function would only fail at apply
+    with pytest.raises(error, match=match):
+        make()
+
+
 # --------------------------------------------------------------------------- Dropout
 
 
 def test_dropout_statistics():
     x = jnp.ones((100, 100))
-    y, _ = jaxdl.Dropout(0.3).apply((), (), x, key=jax.random.key(3), train=True)
+    y, _ = jaxdl.Dropout(0.3).apply({}, {}, x, key=jax.random.key(3), train=True)
     y = np.asarray(y)
     assert abs(np.mean(y == 0) - 0.3) < 0.02
     np.testing.assert_allclose(y[y != 0], 1.0 / 0.7, rtol=1e-6)  # inverted dropout
@@ -214,16 +275,25 @@ def test_dropout_statistics():
 
 def test_dropout_eval_is_identity_and_zero_rate_keeps_everything():
     x = jax.random.normal(KEY, (3, 4))
-    chex.assert_trees_all_equal(jaxdl.Dropout(0.5).apply((), (), x)[0], x)
-    chex.assert_trees_all_equal(jaxdl.Dropout(0.0).apply((), (), x, key=KEY, train=True)[0], x)
+    chex.assert_trees_all_equal(jaxdl.Dropout(0.5).apply({}, {}, x)[0], x)
+    chex.assert_trees_all_equal(jaxdl.Dropout(0.0).apply({}, {}, x, key=KEY, train=True)[0], x)
     # the rule is uniform: any stochastic layer in training needs a key, even at rate 0
-    with pytest.raises(ValueError, match=r"Dropout\(0\.0\): .*needs a PRNG key"):
-        jaxdl.Dropout(0.0).apply((), (), x, train=True)
+    with pytest.raises(ValueError, match=r"^Dropout\(0\): .*needs a PRNG key"):
+        jaxdl.Dropout(0.0).apply({}, {}, x, train=True)
 
 
-@pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5])
-def test_dropout_rejects_bad_rate(rate):
-    with pytest.raises(ValueError, match=r"Dropout: drop_rate must be in \[0, 1\)"):
+@pytest.mark.parametrize("rate, match", [(-0.1, r"must be in \[0, 1\), got -0\.1"),
+                                         (1.0, r"must be in \[0, 1\), got 1\.0"),
+                                         (1.5, r"must be in \[0, 1\), got 1\.5"),
+                                         (float("nan"), r"must be finite, got nan")])
+def test_dropout_rejects_bad_rate(rate, match):
+    with pytest.raises(ValueError, match=rf"^Dropout: drop_rate {match}"):
+        jaxdl.Dropout(rate)
+
+
+@pytest.mark.parametrize("rate", ["0.5", None, True, jnp.ones(2)])
+def test_dropout_rejects_non_numbers(rate):
+    with pytest.raises(TypeError, match=r"^Dropout: drop_rate must be a (number|real scalar)"):
         jaxdl.Dropout(rate)
 
 
@@ -233,12 +303,12 @@ def test_serial_splits_keys_between_dropouts():
     x = jnp.ones((1, 1000))
     key = jax.random.key(7)
     y, _ = model.apply(params, state, x, key=key, train=True)
-    # serial gives layer i the i-th of split(key, n)
-    k1, k2 = jax.random.split(key, 2)
-    m1, _ = jaxdl.Dropout(0.5).apply((), (), x, key=k1, train=True)
-    want, _ = jaxdl.Dropout(0.5).apply((), (), m1, key=k2, train=True)
+    # serial gives each layer the key folded from its unique name
+    k1, k2 = jaxdl.core.child_key(key, "dropout"), jaxdl.core.child_key(key, "dropout_1")
+    m1, _ = jaxdl.Dropout(0.5).apply({}, {}, x, key=k1, train=True)
+    want, _ = jaxdl.Dropout(0.5).apply({}, {}, m1, key=k2, train=True)
     chex.assert_trees_all_equal(y, want)
-    m2, _ = jaxdl.Dropout(0.5).apply((), (), x, key=k2, train=True)
+    m2, _ = jaxdl.Dropout(0.5).apply({}, {}, x, key=k2, train=True)
     assert not np.array_equal(np.asarray(m1 == 0), np.asarray(m2 == 0))
     # independent masks drop about 3/4, one mask used twice would drop 1/2
     assert abs(float(jnp.mean(y == 0)) - 0.75) < 0.05
@@ -283,18 +353,38 @@ def test_stochastic_layer_train_without_key(make):
 def test_wrong_input_shape_names_layer_and_shapes(make, x_shape, expected):
     layer = make()
     _, params, state = layer.init(KEY, (4,))
-    inner = layer.children[0].name if layer.children else layer.name
-    with pytest.raises(ValueError, match=rf"^{inner.replace('(', r'[(]').replace(')', r'[)]')}: "
-                       r"expected input of shape") as info:
+    inner = layer.children[0].label if layer.children else layer.label
+    with pytest.raises(ValueError, match=rf"^{re.escape(inner)}: expected input of shape") as info:
         layer.apply(params, state, jnp.ones(x_shape))
     message = str(info.value)
     assert expected in message and f"got {x_shape}" in message
 
 
-def test_dense_init_with_image_shape_suggests_flatten():
-    with pytest.raises(ValueError,
-                       match=r"Dense\(8\): .*\(in_features,\), got \(28, 28\).*Flatten"):
-        jaxdl.Dense(8).init(KEY, (28, 28))
+def test_dense_acts_on_the_last_axis_of_a_rank_2_example():
+    # protocol 2: Dense takes (*leading, in_features), as jnp.matmul does (Keras Dense too)
+    layer = jaxdl.Dense(8)
+    out_shape, params, state = layer.init(KEY, (28, 5))
+    assert out_shape == (28, 8) and params["w"].shape == (5, 8)
+    x = jax.random.normal(KEY, (2, 28, 5))
+    y, _ = layer.apply(params, state, x)
+    chex.assert_trees_all_close(y, _affine(x, params["w"], params["b"]), atol=1e-5)
+
+
+@pytest.mark.parametrize("input_shape", [(), (4, None)], ids=["scalar", "None-features"])
+def test_dense_init_needs_known_features(input_shape):
+    with pytest.raises(ValueError, match=r"^Dense\(8\): expected a per-example input_shape "
+                       r"\(\*leading, in_features\) with a known in_features, got"):
+        jaxdl.Dense(8).init(KEY, input_shape)
+
+
+def test_dense_refuses_params_of_another_layer():
+    _, params, state = jaxdl.Dense(3).init(KEY, (4,))
+    with pytest.raises(ValueError, match=r"^Dense\(5\): expected params\['w'\] of shape "
+                       r"\(in_features, 5\), got \(4, 3\); were these params made for another"):
+        jaxdl.Dense(5).apply(params, state, jnp.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"^Dense\(3\): expected params "
+                       r"\{'w': \(in_features, 3\)\}, got \['b', 'w'\]"):
+        jaxdl.Dense(3, use_bias=False).apply(params, state, jnp.ones((2, 4)))
 
 
 @pytest.mark.parametrize("input_shape, error", [((0,), ValueError), ((-3,), ValueError),
@@ -304,9 +394,12 @@ def test_dense_init_bad_input_shape(input_shape, error):
         jaxdl.Dense(2).init(KEY, input_shape)
 
 
-@pytest.mark.parametrize("units", [0, -1, 2.5, "4"])
-def test_dense_rejects_bad_units(units):
-    with pytest.raises(ValueError, match="Dense: units must be a positive int"):
+@pytest.mark.parametrize("units, error, match", [
+    (0, ValueError, r"must be >= 1, got 0"), (-1, ValueError, r"must be >= 1, got -1"),
+    (2.5, TypeError, r"must be an int, got 2\.5"), ("4", TypeError, r"must be an int, got '4'"),
+    (True, TypeError, r"must be an int, got True")])
+def test_dense_rejects_bad_units(units, error, match):
+    with pytest.raises(error, match=rf"^Dense: units {match}"):
         jaxdl.Dense(units)
 
 

@@ -84,7 +84,7 @@ def test_fit_weights_drive_the_perceptron_layer():
     fit = jaxdl.perceptron_fit(X, GATES["OR"], lr=0.5, epochs=20)
     layer = jaxdl.Perceptron(1)
     _, _, state = layer.init(jax.random.key(0), (2,))
-    params = ({"w": fit.w[:, None], "b": fit.b[None]}, ())
+    params = {"dense": {"w": fit.w[:, None], "b": fit.b[None]}}  # the Step has no params
     y, _ = layer.apply(params, state, X)
     chex.assert_trees_all_equal(y[:, 0], GATES["OR"])
 

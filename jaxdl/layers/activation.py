@@ -21,7 +21,7 @@ __all__ = [
 
 
 def _show(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else "traced"
+    return f"{float(value):g}" if is_concrete(value) else "traced"
 
 
 def _activation(constructor: str, fn: Any, name: str | None, label: str, **kwargs: Any
@@ -44,14 +44,15 @@ def Linear(slope: float = 1.0, *, name: str | None = None) -> Layer:
 
 def Sigmoid(steepness: float = 1.0, *, name: str | None = None) -> Layer:
     """:func:`jaxdl.activations.sigmoid` as a layer: ``1 / (1 + exp(-λx))``."""
-    steepness = check_float("Sigmoid", "steepness", steepness)
+    steepness = check_float("Sigmoid", "steepness", steepness, min_value=0.0, min_open=True)
     return _activation("Sigmoid", act.sigmoid, name, f"Sigmoid(steepness={_show(steepness)})",
                        steepness=steepness)
 
 
 def BipolarSigmoid(steepness: float = 1.0, *, name: str | None = None) -> Layer:
     """:func:`jaxdl.activations.bipolar_sigmoid` as a layer: ``(1 - e^{-λx}) / (1 + e^{-λx})``."""
-    steepness = check_float("BipolarSigmoid", "steepness", steepness)
+    steepness = check_float("BipolarSigmoid", "steepness", steepness, min_value=0.0,
+                            min_open=True)
     return _activation("BipolarSigmoid", act.bipolar_sigmoid, name,
                        f"BipolarSigmoid(steepness={_show(steepness)})", steepness=steepness)
 
@@ -81,8 +82,8 @@ def RandomizedRelu(lower: float = 1.0 / 8.0, upper: float = 1.0 / 3.0, *,
     from ``U(lower, upper)``; with ``train=False`` the mean slope is used. Training
     without a key raises ``ValueError``.
     """
-    lower = check_float("RandomizedRelu", "lower", lower)
-    upper = check_float("RandomizedRelu", "upper", upper)
+    lower = check_float("RandomizedRelu", "lower", lower, min_value=0.0)
+    upper = check_float("RandomizedRelu", "upper", upper, min_value=0.0)
     if is_concrete(lower) and is_concrete(upper) and float(lower) > float(upper):
         raise ValueError(f"RandomizedRelu: lower (={float(lower)}) must be <= upper "
                          f"(={float(upper)})")
@@ -105,7 +106,7 @@ def Softmax(axis: int = -1, *, name: str | None = None) -> Layer:
 
 def Elu(alpha: float = 1.0, *, name: str | None = None) -> Layer:
     """:func:`jaxdl.activations.elu` as a layer."""
-    alpha = check_float("Elu", "alpha", alpha)
+    alpha = check_float("Elu", "alpha", alpha, min_value=0.0)
     return _activation("Elu", act.elu, name, f"Elu({_show(alpha)})", alpha=alpha)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxdl._checks import check_float
+from jaxdl._checks import check_float, is_concrete
 from jaxdl.core import Array, Layer, layer_name, stochastic
 
 __all__ = ["Dropout"]
@@ -26,7 +26,7 @@ def Dropout(drop_rate: float, *, name: str | None = None) -> Layer:
     """
     drop_rate = check_float("Dropout", "drop_rate", drop_rate, min_value=0.0, max_value=1.0,
                             max_open=True)
-    shown = f"{drop_rate:g}" if isinstance(drop_rate, float) else "traced"
+    shown = f"{float(drop_rate):g}" if is_concrete(drop_rate) else "traced"
 
     def drop(x: Array, key: Array | None, train: bool) -> Array:
         if not train:
