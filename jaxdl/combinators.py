@@ -45,13 +45,19 @@ def _check_tree(label: str, what: str, tree: Any, names: tuple[str, ...]) -> Non
                          "another model?")
 
 
+def combinator_label(kind: str, name: str | None) -> str:
+    """How errors name a combinator: ``serial``, or ``serial 'encoder'`` when named."""
+    return kind if name is None else f"{kind} {name!r}"
+
+
 def _combinator(kind: str, layers: tuple[Layer, ...], name: str | None,
                 run: Callable[..., tuple[Any, dict[str, Any]]],
-                shapes: Callable[..., tuple[Any, dict[str, Any], dict[str, Any]]]) -> Layer:
+                shapes: Callable[..., tuple[Any, dict[str, Any], dict[str, Any]]],
+                label: str | None = None) -> Layer:
     _check_layers(kind, layers)
     key_name = layer_name(kind, name)
     names = unique_names(layers)
-    label = kind if name is None else f"{kind} {name!r}"
+    label = label or combinator_label(kind, name)
 
     def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
         return shapes(names, key, input_shape)
@@ -70,12 +76,13 @@ def _put(tree: dict[str, Any], name: str, value: Any) -> None:
         tree[name] = value
 
 
-def serial(*layers: Layer, name: str | None = None) -> Layer:
+def serial(*layers: Layer, name: str | None = None, label: str | None = None) -> Layer:
     """Composes layers in sequence: ``y = f_n(...f_2(f_1(x)))``.
 
     Args:
       *layers: the layers, first applied first.
       name: the snake_case name of the whole (default ``"serial"``).
+      label: how errors and summaries describe it (default ``serial`` or ``serial 'name'``).
 
     ``params`` and ``state`` are dicts keyed by the children's unique names
     (:func:`jaxdl.core.unique_names`), without the children that have none.
@@ -108,7 +115,7 @@ def serial(*layers: Layer, name: str | None = None) -> Layer:
             _put(new_state, n, s)
         return x, new_state
 
-    return _combinator("serial", layers, name, run, shapes)
+    return _combinator("serial", layers, name, run, shapes, label)
 
 
 def parallel(*layers: Layer, name: str | None = None) -> Layer:
@@ -121,8 +128,8 @@ def parallel(*layers: Layer, name: str | None = None) -> Layer:
     def shapes(names: tuple[str, ...], key: Array, input_shape: Any) -> tuple[Any, ...]:
         if not isinstance(input_shape, (tuple, list)) or len(input_shape) != len(layers) or \
                 not all(isinstance(s, (tuple, list)) for s in input_shape):
-            raise ValueError(f"{name or 'parallel'}: expected a tuple of {len(layers)} input "
-                             f"shapes, one per layer, got {input_shape!r}")
+            raise ValueError(f"{combinator_label('parallel', name)}: expected a tuple of "
+                             f"{len(layers)} input shapes, one per layer, got {input_shape!r}")
         params: dict[str, Any] = {}
         state: dict[str, Any] = {}
         outs = []
@@ -137,8 +144,8 @@ def parallel(*layers: Layer, name: str | None = None) -> Layer:
             train: bool, lengths: Array | None) -> tuple[Any, dict[str, Any]]:
         if not isinstance(xs, (tuple, list)) or len(xs) != len(layers):
             got = f"{len(xs)} inputs" if isinstance(xs, (tuple, list)) else type(xs).__name__
-            raise ValueError(f"{name or 'parallel'}: expected a tuple of {len(layers)} inputs, "
-                             f"got {got}")
+            raise ValueError(f"{combinator_label('parallel', name)}: expected a tuple of "
+                             f"{len(layers)} inputs, got {got}")
         new_state: dict[str, Any] = {}
         outs = []
         for n, layer, x in zip(names, layers, xs):
@@ -236,14 +243,14 @@ def shape_dependent(make_layer: Callable[[Any], Layer], *, ndim: int = 1,
 
     def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
         if not isinstance(input_shape, (tuple, list)) or len(input_shape) != ndim:
-            raise ValueError(f"shape_dependent: expected a per-example input_shape of rank "
+            raise ValueError(f"{key_name}: expected a per-example input_shape of rank "
                              f"{ndim}, got {input_shape!r}")
         return make_layer(tuple(input_shape)).init(key, input_shape)
 
     def apply(params: Params, state: State, x: Any, *, key: Array | None = None,
               train: bool = False, lengths: Array | None = None) -> tuple[Any, State]:
         if jnp.ndim(x) < ndim:
-            raise ValueError(f"shape_dependent: expected input of rank >= {ndim}, got shape "
+            raise ValueError(f"{key_name}: expected input of rank >= {ndim}, got shape "
                              f"{jnp.shape(x)}")
         shape = tuple(jnp.shape(x)[jnp.ndim(x) - ndim:])
         return make_layer(shape).apply(params, state, x, key=key, train=train, lengths=lengths)

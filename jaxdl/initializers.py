@@ -7,18 +7,27 @@ does, which these wrap wherever it computes the same thing).
 Fans: for a Dense kernel ``(fan_in, fan_out)``; for a convolution kernel
 ``(*window, in_channels, out_channels)``, ``fan_in = in_channels·prod(window)`` and
 ``fan_out = out_channels·prod(window)``.
+
+Every initialiser checks its arguments when called: ``shape`` a tuple (or list) of
+non-negative ints, ``dtype`` a floating dtype for the random ones, ``key`` a PRNG key (or
+an int seed); a shape with a zero size gives an empty array. Names mistyped in
+:func:`get` get a "did you mean" hint.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Protocol
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from jaxdl._checks import as_key, check_float, check_int, is_concrete
 from jaxdl.core import Array
+from jaxdl.losses import _resolve, _show
 
 __all__ = [
     "Initializer", "zeros", "ones", "constant", "uniform", "normal", "glorot_uniform",
@@ -34,69 +43,221 @@ class Initializer(Protocol):
                  ) -> Array: ...
 
 
+def _shape(name: str, shape: Any, *, min_rank: int = 0) -> tuple[int, ...]:
+    """``shape`` as a tuple of non-negative ints of rank >= ``min_rank``."""
+    if not isinstance(shape, (tuple, list)) or not all(
+            isinstance(d, (numbers.Integral, np.integer)) and not isinstance(d, bool)
+            for d in shape):
+        hint = f"; e.g. ({shape},)" if isinstance(shape, (numbers.Integral, np.integer)) \
+            and not isinstance(shape, bool) else ""
+        raise TypeError(f"{name}: shape must be a tuple of ints, got {_show(shape)} "
+                        f"({type(shape).__name__}){hint}")
+    shape = tuple(int(d) for d in shape)
+    if any(d < 0 for d in shape):
+        raise ValueError(f"{name}: shape must have non-negative sizes, got {shape}")
+    if len(shape) < min_rank:
+        raise ValueError(f"{name}: needs a shape of rank >= {min_rank}, got {shape}")
+    return shape
+
+
+def _dtype(name: str, dtype: Any, *, floating: bool = True) -> Any:
+    """``dtype`` as a dtype: a floating one when ``floating``, else any real one."""
+    try:
+        if dtype is None:  # np.dtype(None) would silently mean float64
+            raise TypeError
+        dt = jnp.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name}: dtype must be a NumPy/JAX dtype such as jnp.float32, got "
+                        f"{_show(dtype)}") from None
+    if floating and not jnp.issubdtype(dt, jnp.floating):
+        raise TypeError(f"{name}: dtype must be a floating dtype (float32, bfloat16, ...), "
+                        f"got {dt}")
+    if not floating and not (jnp.issubdtype(dt, jnp.floating) or jnp.issubdtype(dt, jnp.integer)
+                             or jnp.issubdtype(dt, jnp.bool_)):
+        raise TypeError(f"{name}: dtype must be a real dtype, got {dt}")
+    return dt
+
+
 def compute_fans(shape: Sequence[int]) -> tuple[int, int]:
-    """``(fan_in, fan_out)`` of a kernel shape ``(..., in, out)`` (receptive field included)."""
-    shape = tuple(shape)
-    if len(shape) < 1:
-        raise ValueError(f"compute_fans: needs a shape of rank >= 1, got {shape}")
+    """``(fan_in, fan_out)`` of a kernel shape ``(..., in, out)`` (receptive field included).
+
+    Args:
+      shape: a Dense kernel ``(fan_in, fan_out)``, a convolution kernel ``(*window,
+        in_channels, out_channels)``, or ``(n,)`` (fans ``(n, n)``).
+
+    Returns:
+      ``(fan_in, fan_out)`` as ints.
+
+    Example:
+      >>> import jaxdl
+      >>> jaxdl.initializers.compute_fans((3, 3, 16, 32))
+      (144, 288)
+    """
+    shape = _shape("compute_fans", shape, min_rank=1)
     if len(shape) == 1:
         return shape[0], shape[0]
     receptive = math.prod(shape[:-2])
     return shape[-2] * receptive, shape[-1] * receptive
 
 
-def zeros(key: Array, shape: Sequence[int], dtype: jnp.dtype = jnp.float32) -> Array:
+def zeros(key: Array | None, shape: Sequence[int], dtype: jnp.dtype = jnp.float32) -> Array:
     """Zero initialisation: every weight 0 (fine for biases; for weights it keeps all units
-    of a layer identical, the symmetry problem)."""
-    return jax.nn.initializers.zeros(key, tuple(shape), dtype)
+    of a layer identical, the symmetry problem).
+
+    Args:
+      key: ignored (any key, or None).
+      shape: the array's shape, e.g. ``(units,)`` for a bias.
+      dtype: any real dtype.
+
+    Returns:
+      Zeros of ``shape``.
+    """
+    return jnp.zeros(_shape("zeros", shape), _dtype("zeros", dtype, floating=False))
 
 
-def ones(key: Array, shape: Sequence[int], dtype: jnp.dtype = jnp.float32) -> Array:
-    """Every weight 1."""
-    return jax.nn.initializers.ones(key, tuple(shape), dtype)
+def ones(key: Array | None, shape: Sequence[int], dtype: jnp.dtype = jnp.float32) -> Array:
+    """Every weight 1.
+
+    Args:
+      key: ignored (any key, or None).
+      shape: the array's shape.
+      dtype: any real dtype.
+
+    Returns:
+      Ones of ``shape``.
+    """
+    return jnp.ones(_shape("ones", shape), _dtype("ones", dtype, floating=False))
 
 
-def constant(value: float) -> Initializer:
-    """Constant initialisation: every weight ``value``."""
-    return jax.nn.initializers.constant(value)
+def constant(value: float | Array) -> Initializer:
+    """Constant initialisation: every weight ``value``.
 
+    Args:
+      value: a finite real number (may be traced).
 
-def uniform(low: float = -0.05, high: float = 0.05) -> Initializer:
-    """Uniform initialisation: ``w ~ U(low, high)``."""
-    if not low < high:
-        raise ValueError(f"uniform: low (={low}) must be < high (={high})")
+    Returns:
+      ``init(key, shape, dtype)``; the key is ignored.
+    """
+    value = check_float("constant", "value", value)
 
-    def init(key: Array, shape: Sequence[int], dtype: jnp.dtype = jnp.float32) -> Array:
-        return jax.random.uniform(key, tuple(shape), dtype, low, high)
+    def init(key: Array | None, shape: Sequence[int], dtype: jnp.dtype = jnp.float32
+             ) -> Array:
+        return jnp.full(_shape("constant", shape), value,
+                        _dtype("constant", dtype, floating=False))
 
     return init
 
 
-def normal(std: float = 0.05, mean: float = 0.0) -> Initializer:
-    """Normal initialisation: ``w ~ N(mean, std²)``."""
-    if std < 0:
-        raise ValueError(f"normal: std must be >= 0, got {std}")
+def _random(name: str, draw: Callable[[Array, tuple[int, ...], Any], Array], *,
+            min_rank: int = 0) -> Initializer:
+    """An initialiser that checks its arguments and then calls ``draw(key, shape, dtype)``."""
 
     def init(key: Array, shape: Sequence[int], dtype: jnp.dtype = jnp.float32) -> Array:
-        return mean + std * jax.random.normal(key, tuple(shape), dtype)
+        shape = _shape(name, shape, min_rank=min_rank)
+        dtype = _dtype(name, dtype)
+        key = as_key(name, key)
+        if math.prod(shape) == 0:
+            return jnp.zeros(shape, dtype)  # nothing to draw (and no fan to divide by)
+        return draw(key, shape, dtype)
 
+    init.__name__ = name
+    init.__qualname__ = name
     return init
+
+
+def uniform(low: float | Array = -0.05, high: float | Array = 0.05) -> Initializer:
+    """Uniform initialisation: ``w ~ U(low, high)``.
+
+    Args:
+      low: the lower bound, a finite real (may be traced).
+      high: the upper bound, > ``low`` (checked when both are concrete).
+
+    Returns:
+      ``init(key, shape, dtype)``.
+    """
+    low = check_float("uniform", "low", low)
+    high = check_float("uniform", "high", high)
+    if is_concrete(low) and is_concrete(high) and not float(low) < float(high):
+        raise ValueError(f"uniform: low (={float(low)}) must be < high (={float(high)})")
+    return _random("uniform", lambda key, shape, dtype:
+                   jax.random.uniform(key, shape, dtype, low, high))
+
+
+def normal(std: float | Array = 0.05, mean: float | Array = 0.0) -> Initializer:
+    """Normal initialisation: ``w ~ N(mean, std²)``.
+
+    Args:
+      std: the standard deviation, >= 0 (may be traced).
+      mean: the mean, a finite real (may be traced).
+
+    Returns:
+      ``init(key, shape, dtype)``.
+    """
+    std = check_float("normal", "std", std, min_value=0.0)
+    mean = check_float("normal", "mean", mean)
+    return _random("normal", lambda key, shape, dtype:
+                   (mean + std * jax.random.normal(key, shape, dtype)).astype(dtype))
 
 
 def xavier_limit(fan_in: int, fan_out: int) -> float:
-    """The Xavier/Glorot uniform limit ``sqrt(6 / (fan_in + fan_out))``."""
+    """The Xavier/Glorot uniform limit ``sqrt(6 / (fan_in + fan_out))``.
+
+    Args:
+      fan_in: inputs per unit, >= 0.
+      fan_out: outputs per unit, >= 0 (``fan_in + fan_out`` >= 1).
+
+    Returns:
+      The limit r of ``U(-r, r)``.
+
+    Example:
+      >>> import jaxdl
+      >>> round(jaxdl.initializers.xavier_limit(784, 256), 4)
+      0.076
+    """
+    fan_in = check_int("xavier_limit", "fan_in", fan_in, min_value=0)
+    fan_out = check_int("xavier_limit", "fan_out", fan_out, min_value=0)
+    if fan_in + fan_out == 0:
+        raise ValueError(f"xavier_limit: fan_in + fan_out must be >= 1, got fan_in={fan_in} "
+                         f"and fan_out={fan_out}")
     return math.sqrt(6.0 / (fan_in + fan_out))
 
 
+def _variance_scaling(name: str, scale: float, mode: str, distribution: str) -> Initializer:
+    """``jax.nn.initializers.variance_scaling`` (untruncated) with :func:`compute_fans`'
+    convention, so that rank-1 shapes ``(n,)`` work too (fans ``(n, n)``)."""
+    base = jax.nn.initializers.variance_scaling(scale, mode, distribution)
+
+    def draw(key: Array, shape: tuple[int, ...], dtype: Any) -> Array:
+        if len(shape) >= 2:
+            return base(key, shape, dtype)
+        fan_in, fan_out = compute_fans(shape)
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": 0.5 * (fan_in + fan_out)}[mode]
+        variance = scale / fan
+        if distribution == "uniform":  # the same arithmetic as jax's variance_scaling
+            return jax.random.uniform(key, shape, dtype, -1, 1) * jnp.sqrt(3 * variance
+                                                                          ).astype(dtype)
+        return jax.random.normal(key, shape, dtype) * jnp.sqrt(variance).astype(dtype)
+
+    return _random(name, draw, min_rank=1)
+
+
 def glorot_uniform() -> Initializer:
-    """Xavier/Glorot uniform: ``w ~ U(-r, r)``, ``r = sqrt(6 / (fan_in + fan_out))``."""
-    return jax.nn.initializers.variance_scaling(1.0, "fan_avg", "uniform")
+    """Xavier/Glorot uniform: ``w ~ U(-r, r)``, ``r = sqrt(6 / (fan_in + fan_out))``.
+
+    Returns:
+      ``init(key, shape, dtype)`` for a kernel ``(..., fan_in, fan_out)`` (rank >= 1).
+    """
+    return _variance_scaling("glorot_uniform", 1.0, "fan_avg", "uniform")
 
 
 def glorot_normal() -> Initializer:
     """Xavier/Glorot normal: ``w ~ N(0, 2 / (fan_in + fan_out))`` (untruncated, the course's
-    formula)."""
-    return jax.nn.initializers.variance_scaling(1.0, "fan_avg", "normal")
+    formula).
+
+    Returns:
+      ``init(key, shape, dtype)`` for a kernel ``(..., fan_in, fan_out)`` (rank >= 1).
+    """
+    return _variance_scaling("glorot_normal", 1.0, "fan_avg", "normal")
 
 
 xavier_uniform = glorot_uniform
@@ -104,35 +265,59 @@ xavier_normal = glorot_normal
 
 
 def he_uniform() -> Initializer:
-    """He/Kaiming uniform (for ReLU): ``w ~ U(-r, r)``, ``r = sqrt(6 / fan_in)``."""
-    return jax.nn.initializers.variance_scaling(2.0, "fan_in", "uniform")
+    """He/Kaiming uniform (for ReLU): ``w ~ U(-r, r)``, ``r = sqrt(6 / fan_in)``.
+
+    Returns:
+      ``init(key, shape, dtype)`` for a kernel ``(..., fan_in, fan_out)`` (rank >= 1).
+    """
+    return _variance_scaling("he_uniform", 2.0, "fan_in", "uniform")
 
 
 def he_normal() -> Initializer:
-    """He/Kaiming normal (for ReLU): ``w ~ N(0, 2 / fan_in)`` (untruncated)."""
-    return jax.nn.initializers.variance_scaling(2.0, "fan_in", "normal")
+    """He/Kaiming normal (for ReLU): ``w ~ N(0, 2 / fan_in)`` (untruncated).
+
+    Returns:
+      ``init(key, shape, dtype)`` for a kernel ``(..., fan_in, fan_out)`` (rank >= 1).
+    """
+    return _variance_scaling("he_normal", 2.0, "fan_in", "normal")
 
 
 def lecun_normal() -> Initializer:
-    """LeCun normal (for SELU/tanh): ``w ~ N(0, 1 / fan_in)`` (untruncated)."""
-    return jax.nn.initializers.variance_scaling(1.0, "fan_in", "normal")
+    """LeCun normal (for SELU/tanh): ``w ~ N(0, 1 / fan_in)`` (untruncated).
+
+    Returns:
+      ``init(key, shape, dtype)`` for a kernel ``(..., fan_in, fan_out)`` (rank >= 1).
+    """
+    return _variance_scaling("lecun_normal", 1.0, "fan_in", "normal")
 
 
-def orthogonal(scale: float = 1.0) -> Initializer:
-    """Orthogonal initialisation: a (scaled) random orthogonal matrix (Saxe et al., 2014);
-    for kernels of rank > 2 the leading axes are flattened into the rows. Computed in
-    float32 (QR has no half-precision kernel) and cast to ``dtype``."""
+def orthogonal(scale: float | Array = 1.0) -> Initializer:
+    """Orthogonal initialisation: a (scaled) random orthogonal matrix (Saxe et al., 2014).
+
+    For kernels of rank > 2 the leading axes are flattened into the rows. Computed in
+    float32 or wider (QR has no half-precision kernel) at the highest matmul precision
+    (so that ``WᵀW = scale²·I`` to float32 accuracy on GPUs and TPUs too, whose default
+    float32 matmuls round to TF32/bfloat16), then cast to ``dtype``.
+
+    Args:
+      scale: the gain, a finite real (may be traced).
+
+    Returns:
+      ``init(key, shape, dtype)`` for a shape of rank >= 2.
+    """
+    scale = check_float("orthogonal", "scale", scale)
     base = jax.nn.initializers.orthogonal(scale)
 
-    def init(key: Array, shape: Sequence[int], dtype: jnp.dtype = jnp.float32) -> Array:
-        if jnp.finfo(dtype).bits < 32:
-            return base(key, tuple(shape), jnp.float32).astype(dtype)
-        return base(key, tuple(shape), dtype)
+    def draw(key: Array, shape: tuple[int, ...], dtype: Any) -> Array:
+        with jax.default_matmul_precision("highest"):
+            if jnp.finfo(dtype).bits < 32:
+                return base(key, shape, jnp.float32).astype(dtype)
+            return base(key, shape, dtype)
 
-    return init
+    return _random("orthogonal", draw, min_rank=2)
 
 
-_BY_NAME = {
+_BY_NAME: dict[str, Callable[[], Initializer]] = {
     "zeros": lambda: zeros, "ones": lambda: ones, "uniform": uniform, "normal": normal,
     "glorot_uniform": glorot_uniform, "glorot_normal": glorot_normal,
     "xavier_uniform": glorot_uniform, "xavier_normal": glorot_normal,
@@ -140,17 +325,42 @@ _BY_NAME = {
     "orthogonal": orthogonal,
 }
 
+# Names other libraries use, for the "did you mean" hint only (never resolved silently).
+_ALIASES = {
+    "glorot": "glorot_uniform", "xavier": "xavier_uniform", "he": "he_normal",
+    "kaiming": "he_normal", "kaiming_normal": "he_normal", "kaiming_uniform": "he_uniform",
+    "lecun": "lecun_normal", "lecun_uniform": "lecun_normal", "random_normal": "normal",
+    "random_uniform": "uniform", "gaussian": "normal", "zero": "zeros", "one": "ones",
+    "orthogonal_init": "orthogonal",
+}
+
 
 def get(init: str | Initializer) -> Initializer:
     """An initialiser from its name (default settings) or passed through if callable.
 
+    Args:
+      init: an initialiser ``init(key, shape, dtype)`` or one of the names ``zeros``,
+        ``ones``, ``uniform``, ``normal``, ``glorot_uniform``, ``glorot_normal``,
+        ``xavier_uniform``, ``xavier_normal``, ``he_uniform``, ``he_normal``,
+        ``lecun_normal``, ``orthogonal``.
+
+    Returns:
+      The initialiser.
+
     Raises:
-      ValueError: an unknown name; the message lists the known ones.
+      ValueError: an unknown name; the message lists the known ones and the closest
+        (``"glorot"``: did you mean ``'glorot_uniform'``?).
+      TypeError: neither a name nor a callable.
+
+    Example:
+      >>> import jax, jaxdl
+      >>> jaxdl.initializers.get("he_normal")(jax.random.key(0), (3, 2)).shape
+      (3, 2)
     """
     if callable(init):
         return init
-    if init not in _BY_NAME:
-        raise ValueError(
-            f"initializers.get: unknown initializer {init!r}; allowed: {', '.join(sorted(_BY_NAME))}"
-        )
-    return _BY_NAME[init]()
+    if not isinstance(init, str):
+        raise TypeError(f"initializers.get: init must be an initializer or a name such as "
+                        f"'glorot_uniform', got {_show(init)} ({type(init).__name__})")
+    return _BY_NAME[_resolve("initializers.get", "initializer", init, tuple(sorted(_BY_NAME)),
+                             _ALIASES)]()

@@ -1,4 +1,4 @@
-"""Loss functions, each ``loss(predictions, targets, *, reduction="mean")``.
+"""Loss functions, each ``loss(predictions, targets, *, reduction="mean", where=None)``.
 
 Conventions (written once here, true for every loss):
 
@@ -8,17 +8,35 @@ Conventions (written once here, true for every loss):
 * ``reduction="none"`` returns the per-element loss for regression losses (shape of the
   inputs) and the per-example loss for distribution losses (the class axis summed away);
   ``"mean"`` averages those, ``"sum"`` adds them.
+* ``where`` (optional) is a boolean (or 0/1) mask of the per-element loss shape, or of a
+  leading part of it: for variable-length sequences, predictions ``(batch, time,
+  features)`` and the mask ``jnp.arange(time)[None, :] < lengths[:, None]`` of shape
+  ``(batch, time)``. ``"mean"`` averages the selected elements only (all-False gives 0, not NaN),
+  ``"sum"`` adds them, ``"none"`` sets the others to 0; padded positions may hold any
+  finite values (integer labels there may even be out of range, e.g. -1).
+* Hyperparameters that do not change shapes (``delta``, ``eps``) may be traced arrays
+  (``jax.vmap`` over them works); concrete numbers are range-checked at call time.
+* Nonsense that the loss can see is refused with ``ValueError`` naming the loss, the first
+  bad value and its index: probabilities outside ``[0, 1]``, binary targets outside
+  ``[0, 1]``, hinge targets other than ±1, integer labels outside ``[0, classes)``. These
+  value checks need concrete inputs and are skipped under ``jax.jit`` (the training loop
+  checks its targets once, on the host). Strings, ``None`` and complex numbers raise
+  ``TypeError``.
 * ``e = targets - predictions``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from jaxdl.core import Array, check_option
+from jaxdl._checks import check_float, check_int, check_option, is_concrete
+from jaxdl.core import Array
 
 __all__ = [
     "mse", "rmse", "mae", "msle", "mean_bias_error", "huber", "half_sum_squared_error",
@@ -31,42 +49,192 @@ REDUCTIONS = ("mean", "sum", "none")
 _EPS = 1e-7
 
 
-def _pair(name: str, predictions: Array, targets: Array) -> tuple[Array, Array]:
-    p, t = jnp.asarray(predictions), jnp.asarray(targets)
+# ------------------------------------------------------------------ shared validation
+# (also used by jaxdl.metrics and jaxdl.initializers)
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """A short ``repr`` of a received value, for error messages."""
+    if isinstance(value, (jax.Array, np.ndarray)) and not isinstance(value, jax.core.Tracer):
+        text = f"an array of shape {tuple(np.shape(value))} and dtype {value.dtype}: " + \
+            " ".join(str(np.asarray(value)).split())
+    elif isinstance(value, jax.core.Tracer):
+        text = f"a traced array of shape {value.shape} and dtype {value.dtype}"
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _array(name: str, arg: str, x: Any) -> Array:
+    """``x`` as a JAX array of a real dtype (bool, integer or floating); else ``TypeError``."""
+    if not isinstance(x, jax.Array):
+        if x is None or isinstance(x, (str, bytes)):
+            raise TypeError(f"{name}: {arg} must be a numeric array, got {_show(x)} "
+                            f"({type(x).__name__})")
+        try:
+            arr = np.asarray(x)
+        except (ValueError, TypeError):  # ragged nested lists
+            raise TypeError(f"{name}: {arg} must be a numeric array (nested lists of equal "
+                            f"lengths), got {_show(x)}") from None
+        if arr.dtype.kind not in "biufc":
+            raise TypeError(f"{name}: {arg} must be a numeric array, got {_show(arr)}")
+        x = arr
+    if not (jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.integer)
+            or jnp.issubdtype(x.dtype, jnp.bool_)):
+        raise TypeError(f"{name}: {arg} must be real (bool, integer or floating), got "
+                        f"{_show(x)}")
+    return jnp.asarray(x)
+
+
+def _check_values(name: str, arg: str, x: Array, ok: Callable[[np.ndarray], np.ndarray],
+                  what: str, *, where: Array | None = None, hint: str = "") -> None:
+    """``ValueError`` naming the first entry of a concrete ``x`` where ``ok`` is False.
+
+    Skipped when ``x`` (or ``where``) is traced: the values are not known under ``jit``.
+    ``where`` (broadcastable to ``x``'s shape, same rank) limits the check to its selection.
+    """
+    if not is_concrete(x) or (where is not None and not is_concrete(where)):
+        return
+    xs = np.asarray(x)
+    with np.errstate(invalid="ignore"):
+        good = np.asarray(ok(xs), bool)
+    if where is not None:
+        good = good | ~np.broadcast_to(np.asarray(where, bool), xs.shape)
+    if good.all():
+        return
+    index = tuple(int(i) for i in np.unravel_index(int(np.argmin(good)), xs.shape))
+    value = xs[index].item()
+    raise ValueError(f"{name}: {arg} must be {what}; got {value!r} at index {index}"
+                     f"{hint} (this check runs on concrete inputs only, not under jax.jit)")
+
+
+def _in_unit_interval(v: np.ndarray) -> np.ndarray:
+    return (v >= 0) & (v <= 1)
+
+
+def _mask(name: str, where: Any, values_shape: tuple[int, ...], received: str, *,
+          what: str = "per-element loss shape") -> Array:
+    """The ``where`` mask as a boolean array broadcast (explicitly) to ``values_shape``."""
+    w = _array(name, "where", where)
+    shape = tuple(w.shape)
+    if len(shape) > len(values_shape) or shape != tuple(values_shape[:len(shape)]):
+        raise ValueError(
+            f"{name}: where must have the {what} {tuple(values_shape)} or a leading part of "
+            f"it (e.g. (batch, time) for a sequence mask), got where of shape {shape} for "
+            f"{received}"
+        )
+    if w.dtype != jnp.bool_:
+        _check_values(name, "where", w, lambda v: (v == 0) | (v == 1),
+                      "a boolean mask (True/False or 0/1)")
+        w = w != 0
+    w = jnp.reshape(w, shape + (1,) * (len(values_shape) - len(shape)))
+    return jnp.broadcast_to(w, tuple(values_shape))
+
+
+def _reduce(values: Array, reduction: str, mask: Array | None) -> Array:
+    """Applies ``reduction`` (already checked) to ``values``, counting only ``mask``."""
+    if mask is None:
+        if reduction == "mean":
+            return jnp.mean(values)
+        if reduction == "sum":
+            return jnp.sum(values)
+        return values
+    masked = jnp.where(mask, values, jnp.zeros((), values.dtype))
+    if reduction == "none":
+        return masked
+    acc = jnp.promote_types(values.dtype, jnp.float32)
+    total = jnp.sum(masked, dtype=acc)
+    if reduction == "sum":
+        return total.astype(values.dtype)
+    count = jnp.sum(mask, dtype=acc)
+    return (total / jnp.maximum(count, 1)).astype(values.dtype)  # all-False: 0 / 1 = 0
+
+
+def _reduction(name: str, reduction: Any) -> str:
+    return check_option(name, "reduction", reduction, REDUCTIONS)
+
+
+def _pair(name: str, predictions: Any, targets: Any, *, arg: str = "predictions"
+          ) -> tuple[Array, Array]:
+    p, t = _array(name, arg, predictions), _array(name, "targets", targets)
     if p.shape != t.shape:
         raise ValueError(
-            f"{name}: predictions and targets must have the same shape, "
-            f"got predictions {p.shape} and targets {t.shape}"
+            f"{name}: {arg} and targets must have the same shape, "
+            f"got {arg} {p.shape} and targets {t.shape}"
         )
     if not jnp.issubdtype(p.dtype, jnp.floating):
         p = p.astype(jnp.float32)
     return p, t.astype(p.dtype)
 
 
-def _reduce(name: str, values: Array, reduction: str) -> Array:
-    check_option(name, "reduction", reduction, REDUCTIONS)
-    if reduction == "mean":
-        return jnp.mean(values)
-    if reduction == "sum":
-        return jnp.sum(values)
-    return values
+def _finish(name: str, values: Array, reduction: str, where: Any, received: str) -> Array:
+    mask = None if where is None else _mask(name, where, values.shape, received)
+    return _reduce(values, reduction, mask)
 
 
-def mse(predictions: Array, targets: Array, *, reduction: str = "mean") -> Array:
+def _axis(name: str, axis: Any, ndim: int) -> int:
+    """An axis of an array of rank ``ndim``, returned non-negative."""
+    axis = check_int(name, "axis", axis)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name}: axis={axis} is out of range for inputs of rank {ndim} "
+                         f"(allowed: {-ndim} .. {ndim - 1})")
+    return axis % ndim
+
+
+def _eps(name: str, eps: Any) -> Any:
+    return check_float(name, "eps", eps, min_value=0.0, max_value=0.5, min_open=True,
+                       max_open=True)
+
+
+def _class_mask(name: str, where: Any, shape: tuple[int, ...], axis: int, received: str
+                ) -> Array | None:
+    """``where`` for a distribution loss, broadcast over the class axis too (for checks)."""
+    if where is None:
+        return None
+    per_example = shape[:axis] + shape[axis + 1:]
+    return jnp.broadcast_to(jnp.expand_dims(_mask(name, where, per_example, received), axis),
+                            shape)
+
+
+def _wide(p: Array) -> Array:
+    """At least float32: ``1 - 1e-7`` rounds to 1 in (b)float16 (log(0) there)."""
+    return p.astype(jnp.promote_types(p.dtype, jnp.float32))
+
+
+# ------------------------------------------------------------------------ regression
+
+def mse(predictions: Array, targets: Array, *, reduction: str = "mean",
+        where: Array | None = None) -> Array:
     """Mean squared error: ``(1/n) Σ (y - ŷ)²``.
 
     Args:
-      predictions: ŷ, any shape.
+      predictions: ŷ, any shape, e.g. ``(batch, time, features)``.
       targets: y, the same shape.
       reduction: ``"mean"`` | ``"sum"`` | ``"none"`` (elementwise ``(y - ŷ)²``).
+      where: optional boolean mask of the inputs' shape or a leading part of it, e.g.
+        ``(batch, time)`` for padded sequences; ``"mean"`` then averages the selected
+        elements only.
+
+    Returns:
+      A scalar, or the inputs' shape for ``reduction="none"``.
 
     Example:
-      >>> import jaxdl
+      >>> import jax.numpy as jnp, jaxdl
       >>> float(jaxdl.losses.mse([1.0, 2.0], [0.0, 4.0]))
       2.5
+
+      Two sequences of lengths 2 and 1, padded to 3 steps: only the real steps count.
+
+      >>> pred = jnp.array([[1.0, 2.0, 9.0], [3.0, 9.0, 9.0]])   # (batch, time)
+      >>> true = jnp.array([[0.0, 2.0, 0.0], [1.0, 0.0, 0.0]])
+      >>> mask = jnp.arange(3)[None, :] < jnp.array([2, 1])[:, None]   # (batch, time)
+      >>> float(jaxdl.losses.mse(pred, true, where=mask))   # (1 + 0 + 4) / 3
+      1.6666666269302368
     """
-    p, t = _pair("mse", predictions, targets)
-    return _reduce("mse", jnp.square(t - p), reduction)
+    name = "mse"
+    reduction = _reduction(name, reduction)
+    p, t = _pair(name, predictions, targets)
+    return _finish(name, jnp.square(t - p), reduction, where, f"predictions {p.shape}")
 
 
 def _safe_sqrt(x: Array) -> Array:
@@ -75,169 +243,438 @@ def _safe_sqrt(x: Array) -> Array:
     return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
 
 
-def rmse(predictions: Array, targets: Array, *, reduction: str = "mean") -> Array:
+def rmse(predictions: Array, targets: Array, *, reduction: str = "mean",
+         where: Array | None = None) -> Array:
     """Root mean squared error: ``sqrt((1/n) Σ (y - ŷ)²)``.
 
     ``reduction="sum"`` gives ``sqrt(Σ (y - ŷ)²)`` (the L2 norm of the error) and
     ``"none"`` the elementwise ``|y - ŷ|``. The gradient at a perfect fit is 0, not NaN.
+
+    Args:
+      predictions: ŷ, any shape.
+      targets: y, the same shape.
+      reduction: ``"mean"`` | ``"sum"`` | ``"none"``; the square root is taken after it.
+      where: optional boolean mask of the inputs' shape or a leading part of it
+        (``(batch, time)`` for padded sequences): the mean runs over the selected elements.
+
+    Returns:
+      A scalar, or the inputs' shape for ``reduction="none"``.
     """
-    p, t = _pair("rmse", predictions, targets)
-    return _safe_sqrt(_reduce("rmse", jnp.square(t - p), reduction))
+    name = "rmse"
+    reduction = _reduction(name, reduction)
+    p, t = _pair(name, predictions, targets)
+    return _safe_sqrt(_finish(name, jnp.square(t - p), reduction, where,
+                              f"predictions {p.shape}"))
 
 
-def mae(predictions: Array, targets: Array, *, reduction: str = "mean") -> Array:
-    """Mean absolute error: ``(1/n) Σ |y - ŷ|``."""
-    p, t = _pair("mae", predictions, targets)
-    return _reduce("mae", jnp.abs(t - p), reduction)
+def mae(predictions: Array, targets: Array, *, reduction: str = "mean",
+        where: Array | None = None) -> Array:
+    """Mean absolute error: ``(1/n) Σ |y - ŷ|``.
+
+    Args:
+      predictions: ŷ, any shape.
+      targets: y, the same shape.
+      reduction: ``"mean"`` | ``"sum"`` | ``"none"`` (elementwise ``|y - ŷ|``).
+      where: optional boolean mask of the inputs' shape or a leading part of it
+        (``(batch, time)`` for padded sequences).
+
+    Returns:
+      A scalar, or the inputs' shape for ``reduction="none"``.
+    """
+    name = "mae"
+    reduction = _reduction(name, reduction)
+    p, t = _pair(name, predictions, targets)
+    return _finish(name, jnp.abs(t - p), reduction, where, f"predictions {p.shape}")
 
 
-def msle(predictions: Array, targets: Array, *, reduction: str = "mean") -> Array:
+def msle(predictions: Array, targets: Array, *, reduction: str = "mean",
+         where: Array | None = None) -> Array:
     """Mean squared logarithmic error: ``(1/n) Σ (log(1 + y) - log(1 + ŷ))²`` (natural log).
 
     Needs ``y, ŷ > -1``; values at or below -1 are clipped to ``-1 + 1e-7``.
+
+    Args:
+      predictions: ŷ, any shape.
+      targets: y, the same shape.
+      reduction: ``"mean"`` | ``"sum"`` | ``"none"`` (elementwise).
+      where: optional boolean mask of the inputs' shape or a leading part of it
+        (``(batch, time)`` for padded sequences).
+
+    Returns:
+      A scalar, or the inputs' shape for ``reduction="none"``.
 
     Example (the course's): actual 4, 0, 5, 2 vs predicted 3.5, 1, 5, 3:
       >>> import jaxdl
       >>> round(float(jaxdl.losses.msle([3.5, 1.0, 5.0, 3.0], [4.0, 0.0, 5.0, 2.0])), 4)
       0.1436
     """
-    p, t = _pair("msle", predictions, targets)
+    name = "msle"
+    reduction = _reduction(name, reduction)
+    p, t = _pair(name, predictions, targets)
     lo = -1.0 + _EPS
     err = jnp.log1p(jnp.maximum(t, lo)) - jnp.log1p(jnp.maximum(p, lo))
-    return _reduce("msle", jnp.square(err), reduction)
+    return _finish(name, jnp.square(err), reduction, where, f"predictions {p.shape}")
 
 
-def mean_bias_error(predictions: Array, targets: Array, *, reduction: str = "mean") -> Array:
+def mean_bias_error(predictions: Array, targets: Array, *, reduction: str = "mean",
+                    where: Array | None = None) -> Array:
     """Mean bias error: ``(1/n) Σ (y - ŷ)``: positive when the model under-predicts on
-    average. Errors of opposite sign cancel, so it measures bias, not accuracy."""
-    p, t = _pair("mean_bias_error", predictions, targets)
-    return _reduce("mean_bias_error", t - p, reduction)
+    average. Errors of opposite sign cancel, so it measures bias, not accuracy.
+
+    Args:
+      predictions: ŷ, any shape.
+      targets: y, the same shape.
+      reduction: ``"mean"`` | ``"sum"`` | ``"none"`` (elementwise ``y - ŷ``).
+      where: optional boolean mask of the inputs' shape or a leading part of it
+        (``(batch, time)`` for padded sequences).
+
+    Returns:
+      A scalar, or the inputs' shape for ``reduction="none"``.
+    """
+    name = "mean_bias_error"
+    reduction = _reduction(name, reduction)
+    p, t = _pair(name, predictions, targets)
+    return _finish(name, t - p, reduction, where, f"predictions {p.shape}")
 
 
-def huber(predictions: Array, targets: Array, *, delta: float = 1.0,
-          reduction: str = "mean") -> Array:
+def huber(predictions: Array, targets: Array, *, delta: float | Array = 1.0,
+          reduction: str = "mean", where: Array | None = None) -> Array:
     """Huber loss: ``½e²`` for ``|e| <= δ``, ``δ(|e| - ½δ)`` beyond (``e = y - ŷ``).
 
     Quadratic near zero, linear in the tails (robust to outliers). Same as
     ``optax.losses.huber_loss``.
+
+    Args:
+      predictions: ŷ, any shape.
+      targets: y, the same shape.
+      delta: δ > 0, where the quadratic part ends; may be a traced scalar
+        (``jax.vmap`` over several δ), checked when concrete.
+      reduction: ``"mean"`` | ``"sum"`` | ``"none"`` (elementwise).
+      where: optional boolean mask of the inputs' shape or a leading part of it
+        (``(batch, time)`` for padded sequences).
+
+    Returns:
+      A scalar, or the inputs' shape for ``reduction="none"``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxdl
+      >>> e = jnp.array([0.5, 3.0])
+      >>> jax.vmap(lambda d: jaxdl.losses.huber(e, jnp.zeros(2), delta=d, reduction="sum"))(
+      ...     jnp.array([1.0, 2.0]))   # 0.125 + 2.5, 0.125 + 4.0
+      Array([2.625, 4.125], dtype=float32)
     """
-    if delta <= 0:
-        raise ValueError(f"huber: delta must be > 0, got {delta}")
-    p, t = _pair("huber", predictions, targets)
-    return _reduce("huber", optax.losses.huber_loss(p, t, delta=delta), reduction)
+    name = "huber"
+    reduction = _reduction(name, reduction)
+    delta = check_float(name, "delta", delta, min_value=0.0, min_open=True)
+    p, t = _pair(name, predictions, targets)
+    values = optax.losses.huber_loss(p, t, delta=jnp.asarray(delta, p.dtype))
+    return _finish(name, values, reduction, where, f"predictions {p.shape}")
 
 
-def half_sum_squared_error(predictions: Array, targets: Array, *,
-                           reduction: str = "sum") -> Array:
+def half_sum_squared_error(predictions: Array, targets: Array, *, reduction: str = "sum",
+                           where: Array | None = None) -> Array:
     """The course's total error ``E_total = Σ ½(target - out)²`` (reduction ``"sum"`` by default).
 
     Its derivative with respect to an output is ``out - target``, which is why the ½ is there.
-    """
-    p, t = _pair("half_sum_squared_error", predictions, targets)
-    return _reduce("half_sum_squared_error", 0.5 * jnp.square(t - p), reduction)
-
-
-def binary_cross_entropy(probabilities: Array, targets: Array, *, eps: float = _EPS,
-                         reduction: str = "mean") -> Array:
-    """Binary cross-entropy from probabilities: ``-[y log p + (1 - y) log(1 - p)]``.
-
-    ``p`` is clipped to ``[eps, 1 - eps]`` so that a confident wrong answer costs
-    ``-log(eps)`` instead of ``inf``. Prefer :func:`binary_cross_entropy_with_logits`
-    when the model outputs logits.
 
     Args:
-      probabilities: p in [0, 1], any shape.
-      targets: y in {0, 1} (or soft labels in [0, 1]), the same shape.
+      predictions: out, any shape.
+      targets: target, the same shape.
+      reduction: ``"sum"`` (default) | ``"mean"`` | ``"none"`` (elementwise).
+      where: optional boolean mask of the inputs' shape or a leading part of it
+        (``(batch, time)`` for padded sequences).
+
+    Returns:
+      A scalar, or the inputs' shape for ``reduction="none"``.
     """
-    p, t = _pair("binary_cross_entropy", probabilities, targets)
+    name = "half_sum_squared_error"
+    reduction = _reduction(name, reduction)
+    p, t = _pair(name, predictions, targets)
+    return _finish(name, 0.5 * jnp.square(t - p), reduction, where, f"predictions {p.shape}")
+
+
+# -------------------------------------------------------------------- classification
+
+
+def binary_cross_entropy(probabilities: Array, targets: Array, *, eps: float | Array = _EPS,
+                         reduction: str = "mean", where: Array | None = None) -> Array:
+    """Binary cross-entropy from probabilities: ``-[y log p + (1 - y) log(1 - p)]``.
+
+    ``p`` is clipped to ``[eps, 1 - eps]`` (the course's formula), so a confident wrong
+    answer costs ``-log(eps)`` (16.1) instead of ``inf``, but its gradient is **zero**: a
+    prediction stuck beyond the clip never learns. Prefer
+    :func:`binary_cross_entropy_with_logits` on the model's logits (no clip, exact
+    gradient). Computed in at least float32 (``1 - 1e-7`` is 1 in half precision).
+
+    Args:
+      probabilities: p in ``[0, 1]``, any shape, e.g. ``(batch,)`` or ``(batch, time)``.
+      targets: y in ``[0, 1]`` (0/1 labels or soft labels), the same shape.
+      eps: the clip, in ``(0, 0.5)``; may be traced.
+      reduction: ``"mean"`` | ``"sum"`` | ``"none"`` (elementwise).
+      where: optional boolean mask of the inputs' shape or a leading part of it
+        (``(batch, time)`` for padded sequences).
+
+    Returns:
+      A scalar, or the inputs' shape for ``reduction="none"``.
+
+    Raises:
+      ValueError: (concrete inputs only; skipped under ``jax.jit``) a probability or a
+        target outside ``[0, 1]``, naming the first one and its index.
+
+    Example:
+      >>> import jaxdl
+      >>> round(float(jaxdl.losses.binary_cross_entropy([0.9, 0.2], [1.0, 0.0])), 4)
+      0.1643
+    """
+    name = "binary_cross_entropy"
+    reduction = _reduction(name, reduction)
+    eps = _eps(name, eps)
+    p, t = _pair(name, probabilities, targets, arg="probabilities")
+    mask = None if where is None else _mask(name, where, p.shape, f"probabilities {p.shape}")
+    _check_values(name, "probabilities", p, _in_unit_interval, "in [0, 1]", where=mask,
+                  hint="; for logits use binary_cross_entropy_with_logits")
+    _check_values(name, "targets", t, _in_unit_interval, "in [0, 1] (0/1 or soft labels)",
+                  where=mask)
+    dtype = p.dtype
+    p, t = _wide(p), _wide(t)
+    eps = jnp.asarray(eps, p.dtype)
     p = jnp.clip(p, eps, 1.0 - eps)
-    return _reduce("binary_cross_entropy", -(t * jnp.log(p) + (1 - t) * jnp.log1p(-p)), reduction)
+    values = -(t * jnp.log(p) + (1 - t) * jnp.log1p(-p))
+    return _reduce(values, reduction, mask).astype(dtype)
 
 
 def binary_cross_entropy_with_logits(logits: Array, targets: Array, *,
-                                     reduction: str = "mean") -> Array:
+                                     reduction: str = "mean",
+                                     where: Array | None = None) -> Array:
     """Binary cross-entropy from logits z, stable for any z:
-    ``max(z, 0) - z·y + log(1 + exp(-|z|))`` (``optax.losses.sigmoid_binary_cross_entropy``)."""
-    z, t = _pair("binary_cross_entropy_with_logits", logits, targets)
+    ``max(z, 0) - z·y + log(1 + exp(-|z|))`` (``optax.losses.sigmoid_binary_cross_entropy``).
+
+    The recommended binary loss: no clipping, so a confident wrong logit still gets a
+    gradient (``sigmoid(z) - y``).
+
+    Args:
+      logits: z, any shape, e.g. ``(batch,)`` or ``(batch, time)``.
+      targets: y in ``[0, 1]`` (0/1 or soft labels), the same shape.
+      reduction: ``"mean"`` | ``"sum"`` | ``"none"`` (elementwise).
+      where: optional boolean mask of the inputs' shape or a leading part of it
+        (``(batch, time)`` for padded sequences).
+
+    Returns:
+      A scalar, or the inputs' shape for ``reduction="none"``.
+
+    Raises:
+      ValueError: (concrete inputs only; skipped under ``jax.jit``) a target outside
+        ``[0, 1]``.
+    """
+    name = "binary_cross_entropy_with_logits"
+    reduction = _reduction(name, reduction)
+    z, t = _pair(name, logits, targets, arg="logits")
+    mask = None if where is None else _mask(name, where, z.shape, f"logits {z.shape}")
+    _check_values(name, "targets", t, _in_unit_interval, "in [0, 1] (0/1 or soft labels)",
+                  where=mask)
     values = optax.losses.sigmoid_binary_cross_entropy(z, t)
-    return _reduce("binary_cross_entropy_with_logits", values, reduction)
+    return _reduce(values, reduction, mask)
 
 
-def hinge(scores: Array, targets: Array, *, reduction: str = "mean") -> Array:
+def hinge(scores: Array, targets: Array, *, reduction: str = "mean",
+          where: Array | None = None) -> Array:
     """Hinge loss for labels ±1: ``max(0, 1 - y·s)`` (``optax.losses.hinge_loss``).
 
     Args:
       scores: the raw score s, any shape.
-      targets: y in {-1, +1}, the same shape (labels 0/1 must be mapped to -1/+1 first).
+      targets: y in {-1, +1}, the same shape (labels 0/1 must be mapped to -1/+1 first:
+        ``2 * y - 1``).
+      reduction: ``"mean"`` | ``"sum"`` | ``"none"`` (elementwise).
+      where: optional boolean mask of the inputs' shape or a leading part of it
+        (``(batch, time)`` for padded sequences).
+
+    Returns:
+      A scalar, or the inputs' shape for ``reduction="none"``.
+
+    Raises:
+      ValueError: (concrete inputs only; skipped under ``jax.jit``) a target other than ±1.
     """
-    s, t = _pair("hinge", scores, targets)
-    return _reduce("hinge", optax.losses.hinge_loss(s, t), reduction)
+    name = "hinge"
+    reduction = _reduction(name, reduction)
+    s, t = _pair(name, scores, targets, arg="scores")
+    mask = None if where is None else _mask(name, where, s.shape, f"scores {s.shape}")
+    _check_values(name, "targets", t, lambda v: (v == 1) | (v == -1), "-1 or +1", where=mask,
+                  hint="; map 0/1 labels with 2 * y - 1")
+    return _reduce(optax.losses.hinge_loss(s, t), reduction, mask)
 
 
-def categorical_cross_entropy(probabilities: Array, targets: Array, *, eps: float = _EPS,
-                              axis: int = -1, reduction: str = "mean") -> Array:
+def categorical_cross_entropy(probabilities: Array, targets: Array, *,
+                              eps: float | Array = _EPS, axis: int = -1,
+                              reduction: str = "mean", where: Array | None = None) -> Array:
     """Categorical cross-entropy from probabilities: ``-Σ_k y_k log p_k`` over the class axis.
 
+    ``p`` is clipped to ``[eps, 1]`` (the course's formula): a probability below ``eps``
+    costs ``-log(eps)`` instead of ``inf``, but gets a **zero** gradient, so a confidently
+    wrong prediction stops learning. Prefer :func:`softmax_cross_entropy` (one-hot
+    targets) or :func:`sparse_categorical_cross_entropy` (integer labels) on the logits.
+
     Args:
-      probabilities: ``(..., classes)``, each row summing to 1; clipped to ``[eps, 1]``.
-      targets: one-hot (or soft) labels, the same shape.
+      probabilities: ``(..., classes)``, each row summing to 1, entries in ``[0, 1]``.
+      targets: one-hot (or soft) labels in ``[0, 1]``, the same shape.
+      eps: the clip, in ``(0, 0.5)``; may be traced.
+      axis: the class axis.
+      reduction: ``"mean"`` | ``"sum"`` | ``"none"`` (per example: shape ``(...)``).
+      where: optional boolean mask of the per-example shape ``(...)`` or a leading part of
+        it, e.g. ``(batch, time)`` for probabilities ``(batch, time, classes)``.
+
+    Returns:
+      A scalar, or the per-example shape for ``reduction="none"``.
+
+    Raises:
+      ValueError: (concrete inputs only; skipped under ``jax.jit``) a probability or a
+        target outside ``[0, 1]``.
     """
-    p, t = _pair("categorical_cross_entropy", probabilities, targets)
-    values = -jnp.sum(t * jnp.log(jnp.clip(p, eps, 1.0)), axis=axis)
-    return _reduce("categorical_cross_entropy", values, reduction)
+    name = "categorical_cross_entropy"
+    reduction = _reduction(name, reduction)
+    eps = _eps(name, eps)
+    p, t = _pair(name, probabilities, targets, arg="probabilities")
+    axis = _axis(name, axis, p.ndim)
+    full = _class_mask(name, where, p.shape, axis, f"probabilities {p.shape}")
+    _check_values(name, "probabilities", p, _in_unit_interval, "in [0, 1]", where=full,
+                  hint="; for logits use softmax_cross_entropy")
+    _check_values(name, "targets", t, _in_unit_interval, "in [0, 1] (one-hot or soft labels)",
+                  where=full)
+    dtype = p.dtype
+    p, t = _wide(p), _wide(t)
+    values = -jnp.sum(t * jnp.log(jnp.clip(p, jnp.asarray(eps, p.dtype), 1.0)), axis=axis)
+    mask = None if full is None else jnp.take(full, 0, axis=axis)
+    return _reduce(values, reduction, mask).astype(dtype)
 
 
 def softmax_cross_entropy(logits: Array, targets: Array, *, axis: int = -1,
-                          reduction: str = "mean") -> Array:
+                          reduction: str = "mean", where: Array | None = None) -> Array:
     """Categorical cross-entropy from logits: ``-Σ_k y_k log softmax(z)_k``, stable
     (``optax.losses.softmax_cross_entropy``).
 
     Args:
       logits: ``(..., classes)``.
-      targets: one-hot (or soft) labels, the same shape.
+      targets: one-hot (or soft) labels in ``[0, 1]``, the same shape.
+      axis: the class axis.
+      reduction: ``"mean"`` | ``"sum"`` | ``"none"`` (per example: shape ``(...)``).
+      where: optional boolean mask of the per-example shape ``(...)`` or a leading part of
+        it, e.g. ``(batch, time)`` for logits ``(batch, time, classes)``.
+
+    Returns:
+      A scalar, or the per-example shape for ``reduction="none"``.
+
+    Raises:
+      ValueError: (concrete inputs only; skipped under ``jax.jit``) a target outside
+        ``[0, 1]``.
     """
-    z, t = _pair("softmax_cross_entropy", logits, targets)
+    name = "softmax_cross_entropy"
+    reduction = _reduction(name, reduction)
+    z, t = _pair(name, logits, targets, arg="logits")
+    axis = _axis(name, axis, z.ndim)
+    full = _class_mask(name, where, z.shape, axis, f"logits {z.shape}")
+    _check_values(name, "targets", t, _in_unit_interval, "in [0, 1] (one-hot or soft labels)",
+                  where=full)
     values = optax.losses.softmax_cross_entropy(z, t, axis=axis)
-    return _reduce("softmax_cross_entropy", values, reduction)
+    mask = None if full is None else jnp.take(full, 0, axis=axis)
+    return _reduce(values, reduction, mask)
 
 
 def sparse_categorical_cross_entropy(logits: Array, labels: Array, *,
-                                     reduction: str = "mean") -> Array:
+                                     reduction: str = "mean",
+                                     where: Array | None = None) -> Array:
     """Categorical cross-entropy from logits and integer labels: ``-log softmax(z)_label``
     (``optax.losses.softmax_cross_entropy_with_integer_labels``).
 
     Args:
-      logits: ``(..., classes)``.
+      logits: ``(..., classes)``, e.g. ``(batch, time, classes)``.
       labels: integer class indices ``(...)`` in ``[0, classes)``.
+      reduction: ``"mean"`` | ``"sum"`` | ``"none"`` (per example: shape ``(...)``).
+      where: optional boolean mask of the labels' shape or a leading part of it: for
+        sequences of different lengths padded to ``time`` steps, the mask
+        ``jnp.arange(time)[None, :] < lengths[:, None]`` of shape ``(batch, time)``.
+        Labels at unselected positions are ignored (padding with -1 is fine).
+
+    Returns:
+      A scalar, or the labels' shape for ``reduction="none"``.
+
+    Raises:
+      TypeError: labels that are not integers.
+      ValueError: (concrete inputs only; skipped under ``jax.jit``) a label outside
+        ``[0, classes)``, naming the first one and its index.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxdl
+      >>> logits = jnp.zeros((2, 3, 4))                    # (batch, time, classes)
+      >>> labels = jnp.array([[1, 2, -1], [0, -1, -1]])    # padded with -1
+      >>> mask = jnp.arange(3)[None, :] < jnp.array([2, 1])[:, None]
+      >>> round(float(jaxdl.losses.sparse_categorical_cross_entropy(
+      ...     logits, labels, where=mask)), 4)             # log 4
+      1.3863
     """
-    z = jnp.asarray(logits)
-    y = jnp.asarray(labels)
-    if z.shape[:-1] != y.shape or z.ndim < 1:
+    name = "sparse_categorical_cross_entropy"
+    reduction = _reduction(name, reduction)
+    z = _array(name, "logits", logits)
+    y = _array(name, "labels", labels)
+    if z.ndim < 1 or z.shape[:-1] != y.shape:
         raise ValueError(
-            "sparse_categorical_cross_entropy: expected logits (..., classes) and labels (...) "
-            f"with the same leading shape, got logits {z.shape} and labels {y.shape}"
+            f"{name}: expected logits (..., classes) and labels (...) with the same leading "
+            f"shape, got logits {z.shape} and labels {y.shape}"
         )
     if not jnp.issubdtype(y.dtype, jnp.integer):
-        raise TypeError(
-            f"sparse_categorical_cross_entropy: labels must be integers, got dtype {y.dtype}"
-        )
+        raise TypeError(f"{name}: labels must be integers (class indices), got dtype {y.dtype}"
+                        f"; for one-hot labels use softmax_cross_entropy")
+    if not jnp.issubdtype(z.dtype, jnp.floating):
+        z = z.astype(jnp.float32)
+    classes = z.shape[-1]
+    mask = None if where is None else _mask(name, where, y.shape, f"labels {y.shape}")
+    _check_values(name, "labels", y, lambda v: (v >= 0) & (v < classes),
+                  f"in [0, {classes}) for logits with {classes} classes", where=mask)
+    if mask is not None:
+        y = jnp.where(mask, y, jnp.zeros((), y.dtype))  # padding labels (e.g. -1) ignored
     values = optax.losses.softmax_cross_entropy_with_integer_labels(z, y)
-    return _reduce("sparse_categorical_cross_entropy", values, reduction)
+    return _reduce(values, reduction, mask)
 
 
-def kl_divergence(predictions: Array, targets: Array, *, eps: float = _EPS, axis: int = -1,
-                  reduction: str = "mean") -> Array:
+def kl_divergence(predictions: Array, targets: Array, *, eps: float | Array = _EPS,
+                  axis: int = -1, reduction: str = "mean",
+                  where: Array | None = None) -> Array:
     """Kullback-Leibler divergence ``KL(P || Q) = Σ_k P_k log(P_k / Q_k)``.
 
     Args:
-      predictions: Q, predicted probabilities ``(..., classes)``; clipped to ``[eps, 1]``.
-      targets: P, the true distribution, the same shape; terms with ``P_k = 0`` count 0.
-    """
-    q, p = _pair("kl_divergence", predictions, targets)
-    safe_p = jnp.where(p > 0, p, 1.0)
-    terms = jnp.where(p > 0, p * (jnp.log(safe_p) - jnp.log(jnp.clip(q, eps, 1.0))), 0.0)
-    return _reduce("kl_divergence", jnp.sum(terms, axis=axis), reduction)
+      predictions: Q, predicted probabilities ``(..., classes)`` in ``[0, 1]``; clipped to
+        ``[eps, 1]`` (zero gradient below ``eps``).
+      targets: P, the true distribution in ``[0, 1]``, the same shape; terms with
+        ``P_k = 0`` count 0.
+      eps: the clip, in ``(0, 0.5)``; may be traced.
+      axis: the class axis.
+      reduction: ``"mean"`` | ``"sum"`` | ``"none"`` (per example: shape ``(...)``).
+      where: optional boolean mask of the per-example shape ``(...)`` or a leading part
+        of it (``(batch, time)`` for padded sequences).
 
+    Returns:
+      A scalar, or the per-example shape for ``reduction="none"``.
+
+    Raises:
+      ValueError: (concrete inputs only; skipped under ``jax.jit``) a probability outside
+        ``[0, 1]``.
+    """
+    name = "kl_divergence"
+    reduction = _reduction(name, reduction)
+    eps = _eps(name, eps)
+    q, p = _pair(name, predictions, targets)
+    axis = _axis(name, axis, q.ndim)
+    full = _class_mask(name, where, q.shape, axis, f"predictions {q.shape}")
+    _check_values(name, "predictions", q, _in_unit_interval, "in [0, 1]", where=full)
+    _check_values(name, "targets", p, _in_unit_interval, "in [0, 1]", where=full)
+    dtype = q.dtype
+    q, p = _wide(q), _wide(p)
+    safe_p = jnp.where(p > 0, p, 1.0)
+    log_q = jnp.log(jnp.clip(q, jnp.asarray(eps, q.dtype), 1.0))
+    terms = jnp.where(p > 0, p * (jnp.log(safe_p) - log_q), 0.0)
+    mask = None if full is None else jnp.take(full, 0, axis=axis)
+    return _reduce(jnp.sum(terms, axis=axis), reduction, mask).astype(dtype)
+
+
+# ----------------------------------------------------------------------------- by name
 
 _BY_NAME: dict[str, Callable[..., Array]] = {
     f.__name__: f for f in (
@@ -248,11 +685,70 @@ _BY_NAME: dict[str, Callable[..., Array]] = {
     )
 }
 
+# Names other libraries use, for the "did you mean" hint only (never resolved silently).
+_ALIASES = {
+    "mse_loss": "mse", "mean_squared_error": "mse", "squared_error": "mse", "l2": "mse",
+    "l2_loss": "half_sum_squared_error", "mean_absolute_error": "mae", "l1_loss": "mae",
+    "l1": "mae", "mae_loss": "mae", "mean_squared_logarithmic_error": "msle",
+    "huber_loss": "huber", "smooth_l1_loss": "huber", "hinge_loss": "hinge",
+    "bce": "binary_cross_entropy", "bce_loss": "binary_cross_entropy",
+    "binary_crossentropy": "binary_cross_entropy",
+    "bce_with_logits": "binary_cross_entropy_with_logits",
+    "bce_with_logits_loss": "binary_cross_entropy_with_logits",
+    "sigmoid_binary_cross_entropy": "binary_cross_entropy_with_logits",
+    "categorical_crossentropy": "categorical_cross_entropy",
+    "cross_entropy": "softmax_cross_entropy", "crossentropy": "softmax_cross_entropy",
+    "ce": "softmax_cross_entropy", "nll_loss": "sparse_categorical_cross_entropy",
+    "sparse_categorical_crossentropy": "sparse_categorical_cross_entropy",
+    "softmax_cross_entropy_with_integer_labels": "sparse_categorical_cross_entropy",
+    "kl_div": "kl_divergence", "kld": "kl_divergence", "kullback_leibler_divergence":
+        "kl_divergence", "rmse_loss": "rmse", "msle_loss": "msle",
+}
+
+
+def _resolve(fn_name: str, arg: str, value: str, allowed: Sequence[str],
+             aliases: Mapping[str, str]) -> str:
+    """``check_option`` with a hint from ``aliases`` (names other libraries use) first."""
+    if isinstance(value, str) and value not in allowed:
+        key = value.lower().replace("-", "_").replace(" ", "_")
+        hint = aliases.get(key)
+        if hint is None and key in allowed:
+            hint = key
+        if hint is None:
+            for suffix in ("_loss", "loss", "_initializer", "_init", "_metric"):
+                if key.endswith(suffix) and key[: -len(suffix)] in allowed:
+                    hint = key[: -len(suffix)]
+                    break
+        if hint is not None:
+            raise ValueError(f"{fn_name}: unknown {arg}={value!r}; allowed: "
+                             f"{', '.join(repr(a) for a in allowed)}; did you mean {hint!r}?")
+    return check_option(fn_name, arg, value, tuple(allowed))
+
 
 def get(loss: str | Callable[..., Array]) -> Callable[..., Array]:
-    """A loss from its name, or passed through if callable; unknown names list the known."""
+    """A loss from its name, or passed through if callable.
+
+    Args:
+      loss: a function ``(predictions, targets) -> scalar`` or the name of one in this
+        module (``"mse"``, ``"sparse_categorical_cross_entropy"``, ...).
+
+    Returns:
+      The loss function.
+
+    Raises:
+      ValueError: an unknown name; the message lists the known ones and the closest
+        (``"mse_loss"``: did you mean ``'mse'``?).
+      TypeError: neither a name nor a callable.
+
+    Example:
+      >>> import jaxdl
+      >>> jaxdl.losses.get("mse") is jaxdl.losses.mse
+      True
+    """
     if callable(loss):
         return loss
-    if loss not in _BY_NAME:
-        raise ValueError(f"losses.get: unknown loss {loss!r}; allowed: {', '.join(_BY_NAME)}")
-    return _BY_NAME[loss]
+    if not isinstance(loss, str):
+        raise TypeError(f"losses.get: loss must be a loss function or a name such as 'mse', "
+                        f"got {_show(loss)} ({type(loss).__name__})")
+    return _BY_NAME[_resolve("losses.get", "loss", loss, tuple(_BY_NAME), _ALIASES)]
+

@@ -103,8 +103,8 @@ def test_every_activation_is_covered():
 
 @pytest.mark.parametrize("name, fn", ALL, ids=ALL_IDS)
 def test_stable_at_large_inputs(name, fn):
-    x = jnp.array([-1e4, -50.0, 0.0, 50.0, 1e4], jnp.float32)
-    weights = jnp.arange(1.0, 6.0)  # so that softmax's gradient is not trivially zero
+    x = jnp.array([-1e30, -1e4, -50.0, 0.0, 50.0, 1e4, 1e30], jnp.float32)
+    weights = jnp.arange(1.0, 8.0)  # so that softmax's gradient is not trivially zero
     y = fn(x)
     chex.assert_tree_all_finite(y)
     g = jax.grad(lambda x: jnp.sum(fn(x) * weights))(x)
@@ -193,3 +193,126 @@ def test_randomized_relu_train_slopes_in_range():
     chex.assert_trees_all_equal(y, y2)
     y3 = act.randomized_relu(x, key=jax.random.key(2), lower=lower, upper=upper, train=True)
     assert not np.array_equal(np.asarray(y), np.asarray(y3))
+
+
+# ------------------------------------------------------------------------- numerics
+
+
+def test_softmax_with_infinities():
+    x = jnp.array([[1.0, jnp.inf, 0.0],          # one +inf: one-hot
+                   [jnp.inf, 2.0, jnp.inf],      # several: shared
+                   [-jnp.inf, 0.0, -jnp.inf],    # -inf entries: 0
+                   [-jnp.inf, -jnp.inf, -jnp.inf],  # all -inf: uniform
+                   [jnp.inf, jnp.inf, jnp.inf]])
+    want = jnp.array([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5], [0.0, 1.0, 0.0],
+                      [1 / 3, 1 / 3, 1 / 3], [1 / 3, 1 / 3, 1 / 3]])
+    y = act.softmax(x)
+    chex.assert_tree_all_finite(y)
+    chex.assert_trees_all_close(y, want, atol=1e-7)
+    # along another axis, and the gradient stays finite
+    chex.assert_trees_all_close(act.softmax(x.T, axis=0), want.T, atol=1e-7)
+    g = jax.grad(lambda x: jnp.sum(act.softmax(x) * jnp.arange(3.0)[None, :]))(x)
+    chex.assert_tree_all_finite(g)
+    chex.assert_tree_all_finite(jax.jit(act.softmax)(x))
+
+
+def test_softmax_finite_rows_unchanged():
+    x = jnp.asarray(X2)
+    chex.assert_trees_all_equal(act.softmax(x), jax.nn.softmax(x))
+
+
+@pytest.mark.parametrize("x, slope", [(1e30, 1.0), (-1e30, 0.0), (1e4, 1.0), (-1e4, 0.0)])
+def test_gelu_tanh_gradient_at_huge_inputs(x, slope):
+    g = jax.grad(lambda s: act.gelu(s, approximate=True))(jnp.float32(x))
+    assert np.isfinite(float(g)) and float(g) == pytest.approx(slope, abs=1e-6)
+    assert float(act.gelu(jnp.float32(x), approximate=True)) == pytest.approx(max(x, 0.0))
+
+
+def test_gelu_tanh_matches_jax_where_both_are_finite():
+    x = jnp.linspace(-30.0, 30.0, 601)
+    chex.assert_trees_all_close(act.gelu(x, approximate=True),
+                                jax.nn.gelu(x, approximate=True), atol=1e-6, rtol=1e-6)
+
+
+def test_step_of_nan_is_zero():
+    x = jnp.array([jnp.nan, -jnp.inf, jnp.inf, 0.0])
+    want = jnp.array([0.0, 0.0, 1.0, 0.0])
+    chex.assert_trees_all_equal(act.step(x), want)
+    chex.assert_trees_all_equal(jax.jit(act.step)(x), want)
+
+
+@pytest.mark.parametrize("fn, lo, hi", [(act.sigmoid, 0.0, 1.0), (act.bipolar_sigmoid, -1.0, 1.0)])
+@pytest.mark.parametrize("steepness", [1.0, 2.0, 1e10])
+def test_sigmoids_saturate_cleanly(fn, lo, hi, steepness):
+    x = jnp.array([-1e30, 1e30], jnp.float32)
+    chex.assert_trees_all_equal(fn(x, steepness=steepness), jnp.array([lo, hi]))
+    g = jax.vmap(jax.grad(lambda s: fn(s, steepness=steepness)))(x)
+    chex.assert_trees_all_equal(g, jnp.zeros(2))
+
+
+# ---------------------------------------------------------- hyperparameters as data
+
+# (id, fn of (x, value), three values)
+HYPER = [
+    ("step-threshold", lambda x, v: act.step(x, threshold=v), [-1.0, 0.0, 1.0]),
+    ("linear-slope", lambda x, v: act.linear(x, slope=v), [0.5, 1.0, 2.0]),
+    ("sigmoid-steepness", lambda x, v: act.sigmoid(x, steepness=v), [0.5, 1.0, 2.0]),
+    ("bipolar_sigmoid-steepness", lambda x, v: act.bipolar_sigmoid(x, steepness=v),
+     [0.5, 1.0, 2.0]),
+    ("leaky_relu-negative_slope", lambda x, v: act.leaky_relu(x, negative_slope=v),
+     [0.01, 0.1, 0.3]),
+    ("randomized_relu-lower", lambda x, v: act.randomized_relu(x, lower=v, upper=0.5),
+     [0.0, 0.1, 0.4]),
+    ("randomized_relu-upper", lambda x, v: act.randomized_relu(x, lower=0.1, upper=v),
+     [0.1, 0.2, 0.9]),
+    ("randomized_relu-train", lambda x, v: act.randomized_relu(
+        x, lower=0.5 * v, upper=v, key=jax.random.key(0), train=True), [0.1, 0.2, 0.9]),
+    ("elu-alpha", lambda x, v: act.elu(x, alpha=v), [0.5, 1.0, 2.0]),
+    ("swish-beta", lambda x, v: act.swish(x, beta=v), [0.5, 1.0, 2.0]),
+]
+
+
+@pytest.mark.parametrize("name, fn, values", HYPER, ids=[h[0] for h in HYPER])
+def test_vmap_over_hyperparameter(name, fn, values):
+    x = jnp.asarray(X)
+    got = jax.vmap(lambda v: fn(x, v))(jnp.array(values))
+    chex.assert_shape(got, (3,) + X.shape)
+    for row, v in zip(got, values):
+        chex.assert_trees_all_close(row, fn(x, v), atol=1e-6)
+    # one compile for any value under jit, and a gradient with respect to it
+    chex.assert_trees_all_close(jax.jit(fn)(x, values[1]), fn(x, values[1]), atol=1e-6)
+    chex.assert_tree_all_finite(jax.grad(lambda v: jnp.sum(fn(x, v)))(values[1]))
+
+
+def test_vmap_over_steepness_as_in_the_docs():
+    x = jnp.asarray(X)
+    got = jax.vmap(lambda s: act.sigmoid(x, steepness=s))(jnp.array([0.5, 1.0, 2.0]))
+    want = np.stack([1.0 / (1.0 + np.exp(-s * X.astype(np.float64))) for s in (0.5, 1.0, 2.0)])
+    chex.assert_trees_all_close(got, want.astype(np.float32), atol=2e-6)
+
+
+def test_traced_parameter_keeps_half_precision():
+    x = jnp.asarray(X2, jnp.bfloat16)
+    y = jax.vmap(lambda s: act.sigmoid(x, steepness=s))(jnp.array([1.0, 2.0], jnp.float32))
+    assert y.dtype == jnp.bfloat16
+
+
+def test_randomized_relu_traced_bounds_do_not_branch():
+    # lower > upper cannot be seen under jit: no TracerBoolConversionError
+    f = jax.jit(lambda lo, hi: act.randomized_relu(jnp.array([-1.0]), lower=lo, upper=hi))
+    chex.assert_trees_all_close(f(0.2, 0.4), jnp.array([-0.3]), atol=1e-6)
+
+
+@pytest.mark.parametrize("fn, kwargs, pattern", [
+    (act.sigmoid, {"steepness": 0.0}, r"^sigmoid: steepness must be > 0, got 0.0$"),
+    (act.bipolar_sigmoid, {"steepness": -1.0}, r"^bipolar_sigmoid: steepness must be > 0, got -1.0$"),
+    (act.elu, {"alpha": -0.5}, r"^elu: alpha must be >= 0, got -0.5$"),
+    (act.randomized_relu, {"lower": -0.1}, r"^randomized_relu: lower must be >= 0, got -0.1$"),
+    (act.linear, {"slope": float("nan")}, r"^linear: slope must be finite, got nan$"),
+    (act.leaky_relu, {"negative_slope": "0.1"}, r"^leaky_relu: negative_slope must be a number"),
+    (act.swish, {"beta": jnp.ones(2)}, r"^swish: beta must be a real scalar, got an array of "
+                                       r"shape \(2,\)"),
+], ids=["sigmoid", "bipolar", "elu", "rrelu-lower", "linear-nan", "leaky-str", "swish-array"])
+def test_concrete_hyperparameters_are_checked(fn, kwargs, pattern):
+    with pytest.raises((ValueError, TypeError), match=pattern):
+        fn(jnp.asarray(X), **kwargs)

@@ -266,11 +266,11 @@ def test_parallel():
 
 def test_parallel_wrong_number_of_inputs():
     model = jaxdl.parallel(jaxdl.Identity(), jaxdl.Identity(), name="pair")
-    with pytest.raises(ValueError, match=r"pair: expected a tuple of 2 input shapes, one per "
+    with pytest.raises(ValueError, match=r"parallel 'pair': expected a tuple of 2 input shapes, one per "
                        r"layer, got \(\(1,\), \(1,\), \(1,\)\)"):
         model.init(KEY, ((1,), (1,), (1,)))
     _, params, state = model.init(KEY, ((1,), (1,)))
-    with pytest.raises(ValueError, match="pair: expected a tuple of 2 inputs"):
+    with pytest.raises(ValueError, match="parallel 'pair': expected a tuple of 2 inputs"):
         model.apply(params, state, jnp.ones((1, 1)))
 
 

@@ -91,7 +91,7 @@ def test_uniform_rejects_empty_interval(low, high):
 
 
 def test_normal_rejects_negative_std():
-    with pytest.raises(ValueError, match="normal: std must be >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"^normal: std must be >= 0, got -1.0$"):
         inits.normal(std=-1.0)
 
 
@@ -139,7 +139,10 @@ def test_orthogonal(shape, scale):
     chex.assert_shape(w, shape)
     m = jnp.reshape(w, (-1, shape[-1]))  # leading axes flattened into the rows
     rows, cols = m.shape
-    gram = m.T @ m if rows >= cols else m @ m.T
+    # HIGHEST: a GPU's default float32 matmul rounds to TF32 (about 1e-3), a TPU's to
+    # bfloat16, which would miss the 1e-5 tolerance on an orthogonal matrix
+    hi = jax.lax.Precision.HIGHEST
+    gram = jnp.matmul(m.T, m, precision=hi) if rows >= cols else jnp.matmul(m, m.T, precision=hi)
     chex.assert_trees_all_close(gram, scale**2 * jnp.eye(min(rows, cols)), atol=1e-5)
 
 
@@ -188,6 +191,61 @@ def test_get_zeros_ones_and_callables():
 
 
 def test_get_unknown_lists_allowed():
-    with pytest.raises(ValueError,
-                       match=r"unknown initializer 'foo'; allowed: .*glorot_uniform.*zeros"):
+    with pytest.raises(ValueError, match=r"^initializers.get: unknown initializer='foo'; "
+                                         r"allowed: .*'glorot_uniform'.*'zeros'$"):
         inits.get("foo")
+
+
+@pytest.mark.parametrize("name, hint", [
+    ("glorot", "glorot_uniform"), ("xavier", "xavier_uniform"), ("kaiming_normal", "he_normal"),
+    ("Orthogonal", "orthogonal"), ("he_norml", "he_normal"), ("zero", "zeros"),
+])
+def test_get_mistyped_name_gets_a_hint(name, hint):
+    with pytest.raises(ValueError, match=rf"^initializers.get: unknown initializer='{name}'; "
+                                         rf"allowed: .*; did you mean '{hint}'\?$"):
+        inits.get(name)
+
+
+# ------------------------------------------------------------- shapes at the edges
+
+
+@pytest.mark.parametrize("name", ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+                                  "lecun_normal"])
+def test_rank1_shape_uses_fans_n_n(name):
+    # compute_fans((n,)) is (n, n): a rank-1 shape works (jax's variance_scaling refuses it)
+    n = 200_000
+    w = np.asarray(inits.get(name)(KEY, (n,)), np.float64)
+    scale = 2.0 if name.startswith("he") else 1.0
+    std = math.sqrt(scale / n)
+    assert w.shape == (n,) and w.std() == pytest.approx(std, rel=0.01)
+    if name.endswith("uniform"):
+        assert np.abs(w).max() <= math.sqrt(3.0) * std * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("name", DEFAULT_IDS)
+@pytest.mark.parametrize("shape", [(0, 4), (4, 0), (3, 0, 2, 2)])
+def test_zero_size_shape_gives_an_empty_array(name, shape):
+    w = inits.get(name)(KEY, shape) if name != "constant" else inits.constant(1.0)(KEY, shape)
+    chex.assert_shape(w, shape)
+
+
+def test_int_seed_and_raw_key_work_as_keys():
+    init = inits.he_normal()
+    chex.assert_trees_all_equal(init(3, SMALL), init(jax.random.key(3), SMALL))
+    chex.assert_trees_all_equal(init(jax.random.PRNGKey(3), SMALL), init(jax.random.key(3), SMALL))
+
+
+def test_factory_settings_may_be_traced():
+    f = jax.jit(lambda lo, hi, s: (inits.uniform(lo, hi)(KEY, SMALL),
+                                   inits.normal(std=s)(KEY, SMALL),
+                                   inits.constant(s)(KEY, SMALL)))
+    u, n, c = f(2.0, 3.0, 0.5)
+    assert float(u.min()) >= 2.0 and float(u.max()) < 3.0
+    chex.assert_trees_all_close(n, inits.normal(std=0.5)(KEY, SMALL))
+    chex.assert_trees_all_equal(c, jnp.full(SMALL, 0.5))
+
+
+def test_orthogonal_inside_jit_is_orthogonal():
+    w = jax.jit(lambda k: inits.orthogonal()(k, (48, 16)))(KEY)
+    gram = jnp.matmul(w.T, w, precision=jax.lax.Precision.HIGHEST)
+    chex.assert_trees_all_close(gram, jnp.eye(16), atol=1e-5)

@@ -184,7 +184,9 @@ def test_numerical_gradient(name, fn, kwargs, p, t, ref, reduction):
         else:
             args = (p64, jnp.asarray(t, jnp.float64))
             f = lambda p, t: fn(p, t, reduction=reduction, **kwargs)  # noqa: E731
-        jax.test_util.check_grads(f, args, order=1, modes=("rev",), atol=1e-5, rtol=1e-5,
+        # under jit: the finite differences nudge 0/1 and ±1 targets out of their range,
+        # which the concrete-value checks would refuse
+        jax.test_util.check_grads(jax.jit(f), args, order=1, modes=("rev",), atol=1e-5, rtol=1e-5,
                                   eps=1e-6)
 
 
@@ -276,9 +278,10 @@ def test_unknown_reduction(name, fn, kwargs, p, t, ref):
         fn(p, t, reduction="avg", **kwargs)
 
 
-def test_huber_rejects_nonpositive_delta():
-    with pytest.raises(ValueError, match="huber: delta must be > 0, got 0"):
-        losses.huber(P, T, delta=0.0)
+@pytest.mark.parametrize("delta", [0.0, -1.0, np.float32(-0.5)])
+def test_huber_rejects_nonpositive_delta(delta):
+    with pytest.raises(ValueError, match=rf"^huber: delta must be > 0, got {float(delta)!r}$"):
+        losses.huber(P, T, delta=delta)
 
 
 def test_get():
@@ -289,6 +292,262 @@ def test_get():
 
 
 def test_get_unknown_lists_allowed():
-    with pytest.raises(ValueError,
-                       match=r"unknown loss 'foo'; allowed: mse, rmse, .*kl_divergence"):
+    with pytest.raises(ValueError, match=r"^losses.get: unknown loss='foo'; allowed: 'mse', "
+                                         r"'rmse', .*'kl_divergence'$"):
         losses.get("foo")
+
+
+@pytest.mark.parametrize("name, hint", [
+    ("mse_loss", "mse"), ("MSE", "mse"), ("mean_squared_error", "mse"),
+    ("binary_crossentropy", "binary_cross_entropy"), ("huber_loss", "huber"),
+    ("categorical_crossentropy", "categorical_cross_entropy"),
+    ("sparse_categorical_crossentropy", "sparse_categorical_cross_entropy"),
+    ("bce_with_logits", "binary_cross_entropy_with_logits"), ("kl_div", "kl_divergence"),
+])
+def test_get_mistyped_name_gets_a_hint(name, hint):
+    with pytest.raises(ValueError, match=rf"^losses.get: unknown loss='{name}'; allowed: "
+                                         rf".*; did you mean '{hint}'\?$"):
+        losses.get(name)
+
+
+@pytest.mark.parametrize("value", [None, 3, ["mse"]])
+def test_get_rejects_non_names(value):
+    with pytest.raises(TypeError, match=r"^losses.get: loss must be a loss function or a "
+                                        r"name .*got " + repr(value).replace("[", r"\[")):
+        losses.get(value)
+
+
+# --------------------------------------------------------------------------- where=
+# A (batch=2, time=3, features=2) sequence batch with lengths 2 and 1: the mask
+# (batch, time) is a leading part of the per-element loss shape and broadcasts over features.
+
+SEQ_P = np.array([[[1.0, 2.0], [0.0, 1.0], [9.0, 9.0]],
+                  [[3.0, 3.0], [9.0, 9.0], [9.0, 9.0]]])
+SEQ_T = np.array([[[0.0, 2.0], [1.0, 1.0], [0.0, 0.0]],
+                  [[1.0, 3.0], [0.0, 0.0], [0.0, 0.0]]])
+LENGTHS = np.array([2, 1])
+SEQ_MASK = np.arange(3) < LENGTHS[:, None]  # (batch, time)
+
+
+def test_where_by_hand_mse_sequence_mask():
+    # selected squared errors: (1, 0), (1, 0), (4, 0): sum 6 over 6 selected elements
+    mask = jnp.asarray(SEQ_MASK)
+    p, t = jnp.asarray(SEQ_P, jnp.float32), jnp.asarray(SEQ_T, jnp.float32)
+    assert float(losses.mse(p, t, where=mask)) == 1.0
+    assert float(losses.mse(p, t, where=mask, reduction="sum")) == 6.0
+    none = losses.mse(p, t, where=mask, reduction="none")
+    chex.assert_shape(none, (2, 3, 2))
+    want = np.where(SEQ_MASK[..., None], (SEQ_T - SEQ_P) ** 2, 0.0)
+    chex.assert_trees_all_equal(none, jnp.asarray(want, jnp.float32))
+    # rmse: sqrt of the masked mean; mae: (1 + 0 + 1 + 0 + 2 + 0) / 6
+    assert float(losses.rmse(p, t, where=mask)) == 1.0
+    assert float(losses.mae(p, t, where=mask)) == pytest.approx(4.0 / 6.0)
+
+
+def test_where_full_shape_and_int_mask():
+    p, t = jnp.array([1.0, 2.0, 3.0, 4.0]), jnp.array([0.0, 0.0, 0.0, 0.0])
+    # selected: 1 and 3 -> squared 1 and 9
+    for where in (jnp.array([True, False, True, False]), jnp.array([1, 0, 1, 0]),
+                  np.array([1.0, 0.0, 1.0, 0.0])):
+        assert float(losses.mse(p, t, where=where)) == 5.0
+        assert float(losses.mse(p, t, where=where, reduction="sum")) == 10.0
+        chex.assert_trees_all_equal(losses.mse(p, t, where=where, reduction="none"),
+                                    jnp.array([1.0, 0.0, 9.0, 0.0]))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_where_all_false_gives_zero_not_nan(reduction):
+    p, t = jnp.asarray(P, jnp.float32), jnp.asarray(T, jnp.float32)
+    none_selected = jnp.zeros(P.shape, bool)
+    for fn in (losses.mse, losses.rmse, losses.huber, losses.binary_cross_entropy_with_logits):
+        value = fn(p, t, where=none_selected, reduction=reduction)
+        assert float(value) == 0.0
+        g = jax.grad(lambda p: fn(p, t, where=none_selected, reduction=reduction))(p)
+        chex.assert_trees_all_equal(g, jnp.zeros_like(p))
+
+
+def test_where_distribution_losses_by_hand():
+    # logits (batch=2, time=2, classes=3); the second sequence has length 1
+    z = jnp.log(jnp.array([[[0.5, 0.25, 0.25], [0.2, 0.6, 0.2]],
+                           [[0.1, 0.1, 0.8], [1 / 3, 1 / 3, 1 / 3]]]))
+    labels = jnp.array([[0, 1], [2, -1]])  # -1: padding
+    mask = jnp.array([[True, True], [True, False]])
+    want = -(np.log(0.5) + np.log(0.6) + np.log(0.8)) / 3
+    got = losses.sparse_categorical_cross_entropy(z, labels, where=mask)
+    assert float(got) == pytest.approx(want, rel=1e-6)
+    onehot = jax.nn.one_hot(jnp.where(mask, labels, 0), 3)
+    assert float(losses.softmax_cross_entropy(z, onehot, where=mask)) == pytest.approx(
+        want, rel=1e-6)
+    assert float(losses.categorical_cross_entropy(jax.nn.softmax(z), onehot, where=mask)) == \
+        pytest.approx(want, rel=1e-5)
+    none = losses.sparse_categorical_cross_entropy(z, labels, where=mask, reduction="none")
+    chex.assert_shape(none, (2, 2))
+    assert float(none[1, 1]) == 0.0
+    # a (batch,) mask is a leading part of the (batch, time) per-example shape
+    first_only = losses.sparse_categorical_cross_entropy(z, labels, where=jnp.array([True, False]))
+    assert float(first_only) == pytest.approx(-(np.log(0.5) + np.log(0.6)) / 2, rel=1e-6)
+    # the gradient does not reach the padded step
+    g = jax.grad(lambda z: losses.sparse_categorical_cross_entropy(z, labels, where=mask))(z)
+    chex.assert_trees_all_equal(g[1, 1], jnp.zeros(3))
+    chex.assert_tree_all_finite(g)
+
+
+@pytest.mark.parametrize("reduction", losses.REDUCTIONS)
+@pytest.mark.parametrize("name, fn, kwargs, p, t, ref", CASES, ids=CASE_IDS)
+def test_where_against_reference(name, fn, kwargs, p, t, ref, reduction):
+    # a mask over the first axis, (batch,), broadcast over the rest: keep row 1 only
+    values = np.asarray(ref["none"], np.float64)
+    mask = np.arange(values.shape[0]) == 1
+    got = fn(jnp.asarray(p, jnp.float32), jnp.asarray(t), reduction=reduction, where=mask,
+             **kwargs)
+    keep = np.broadcast_to(mask.reshape(mask.shape + (1,) * (values.ndim - 1)), values.shape)
+    if fn is losses.rmse:
+        sq = np.where(keep, np.square(values), 0.0)
+        want = {"none": np.sqrt(sq), "sum": np.sqrt(sq.sum()),
+                "mean": np.sqrt(sq.sum() / keep.sum())}[reduction]
+    else:
+        masked = np.where(keep, values, 0.0)
+        want = {"none": masked, "sum": masked.sum(), "mean": masked.sum() / keep.sum()}[reduction]
+    chex.assert_shape(got, np.shape(want))
+    chex.assert_trees_all_close(got, np.asarray(want, np.float32), atol=1e-6, rtol=1e-5)
+    # all-True is the same as no mask
+    everything = np.ones(values.shape, bool)
+    chex.assert_trees_all_close(
+        fn(jnp.asarray(p, jnp.float32), jnp.asarray(t), reduction=reduction,
+           where=everything, **kwargs),
+        fn(jnp.asarray(p, jnp.float32), jnp.asarray(t), reduction=reduction, **kwargs),
+        atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name, fn, kwargs, p, t, ref", CASES, ids=CASE_IDS)
+def test_where_under_jit(name, fn, kwargs, p, t, ref):
+    mask = jnp.arange(np.shape(ref["none"])[0]) != 0
+    f = jax.jit(lambda p, t, w: fn(p, t, where=w, **kwargs))
+    got = f(jnp.asarray(p, jnp.float32), jnp.asarray(t), mask)
+    want = fn(jnp.asarray(p, jnp.float32), jnp.asarray(t), where=mask, **kwargs)
+    chex.assert_trees_all_close(got, want, atol=1e-6, rtol=1e-6)
+    # and differentiable through it
+    chex.assert_tree_all_finite(jax.grad(lambda p: f(p, jnp.asarray(t), mask))(
+        jnp.asarray(p, jnp.float32)))
+
+
+@pytest.mark.parametrize("name, fn, kwargs, p, t, ref", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("kind", ["wrong_batch", "extra_axis", "trailing_part"])
+def test_where_bad_shape(name, fn, kwargs, p, t, ref, kind):
+    per_element = np.shape(ref["none"])
+    where_shape = {"wrong_batch": (per_element[0] + 1,), "extra_axis": per_element + (1,),
+                   "trailing_part": per_element[1:] or (per_element[0] + 2,)}[kind]
+    base = name.split("-")[0]
+    with pytest.raises(ValueError, match=rf"^{base}: where must have the per-element loss "
+                                         rf"shape") as info:
+        fn(p, t, where=np.ones(where_shape, bool), **kwargs)
+    assert str(per_element) in str(info.value) and str(where_shape) in str(info.value)
+
+
+def test_where_values_other_than_zero_one():
+    with pytest.raises(ValueError, match=r"^mse: where must be a boolean mask .*got 2 at "
+                                         r"index \(1,\)"):
+        losses.mse(jnp.zeros(3), jnp.zeros(3), where=jnp.array([1, 2, 0]))
+
+
+# --------------------------------------------------------- hyperparameters as data
+
+
+def test_vmap_over_huber_delta():
+    p, t = jnp.asarray(P, jnp.float32), jnp.asarray(T, jnp.float32)
+    deltas = jnp.array([0.2, 0.4, 1.0])
+    got = jax.vmap(lambda d: losses.huber(p, t, delta=d))(deltas)
+    want = [_huber(T - P, d).mean() for d in (0.2, 0.4, 1.0)]
+    chex.assert_trees_all_close(got, jnp.asarray(want, jnp.float32), atol=1e-6)
+    # jit with delta as an argument: one compile, any delta; and a gradient in delta
+    f = jax.jit(lambda d: losses.huber(p, t, delta=d))
+    assert float(f(0.4)) == pytest.approx(float(_huber(T - P, 0.4).mean()), rel=1e-6)
+    chex.assert_tree_all_finite(jax.grad(f)(0.4))
+
+
+@pytest.mark.parametrize("fn, p, t", [
+    (losses.binary_cross_entropy, jnp.array([0.0, 0.5, 1.0]), jnp.array([1.0, 1.0, 0.0])),
+    (losses.categorical_cross_entropy, jnp.array([[0.0, 1.0]]), jnp.array([[1.0, 0.0]])),
+    (losses.kl_divergence, jnp.array([[0.0, 1.0]]), jnp.array([[1.0, 0.0]])),
+], ids=["binary", "categorical", "kl"])
+def test_vmap_over_eps(fn, p, t):
+    eps = jnp.array([1e-7, 1e-3, 1e-2])
+    got = jax.vmap(lambda e: fn(p, t, eps=e, reduction="sum"))(eps)
+    want = jnp.stack([fn(p, t, eps=float(e), reduction="sum") for e in eps])
+    chex.assert_trees_all_close(got, want, rtol=1e-5)
+    assert float(got[0]) > float(got[1]) > float(got[2])  # -log(eps) grows as eps shrinks
+
+
+# ------------------------------------------------------------- nonsense is refused
+
+
+@pytest.mark.parametrize("fn, p, t, pattern", [
+    (losses.binary_cross_entropy, [0.5, 1.2], [0.0, 1.0],
+     r"^binary_cross_entropy: probabilities must be in \[0, 1\].*got 1.2\d* at index \(1,\)"),
+    (losses.binary_cross_entropy, [0.5, 0.2], [2.0, 1.0],
+     r"^binary_cross_entropy: targets must be in \[0, 1\].*got 2.0 at index \(0,\)"),
+    (losses.binary_cross_entropy_with_logits, [3.0, -2.0], [1.0, -1.0],
+     r"^binary_cross_entropy_with_logits: targets must be in \[0, 1\].*got -1.0 at index \(1,\)"),
+    (losses.hinge, [0.3, -0.2], [1.0, 0.0],
+     r"^hinge: targets must be -1 or \+1; got 0.0 at index \(1,\).*2 \* y - 1"),
+    (losses.categorical_cross_entropy, [[0.5, 0.5], [-0.1, 1.1]], [[1.0, 0.0], [0.0, 1.0]],
+     r"^categorical_cross_entropy: probabilities must be in \[0, 1\].*at index \(1, 0\)"),
+    (losses.kl_divergence, [[0.5, 0.5]], [[1.5, -0.5]],
+     r"^kl_divergence: targets must be in \[0, 1\]; got 1.5 at index \(0, 0\)"),
+    (losses.softmax_cross_entropy, [[0.5, 0.5]], [[3.0, 0.0]],
+     r"^softmax_cross_entropy: targets must be in \[0, 1\].*got 3.0 at index \(0, 0\)"),
+], ids=["bce-prob", "bce-target", "bce-logits-target", "hinge", "cce", "kl", "softmax_ce"])
+def test_nonsense_values_refused_when_concrete(fn, p, t, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        fn(jnp.array(p), jnp.array(t))
+    # under jit the values are unknown: no check, and no TracerBoolConversionError
+    chex.assert_tree_all_finite(jax.jit(fn)(jnp.array(p), jnp.array(t)))
+
+
+@pytest.mark.parametrize("label, index", [(3, 1), (-1, 0)])
+def test_sparse_cross_entropy_labels_out_of_range(label, index):
+    labels = jnp.array([2, 0]).at[index].set(label)
+    with pytest.raises(ValueError, match=rf"^sparse_categorical_cross_entropy: labels must be in "
+                                         rf"\[0, 3\).*got {label} at index \({index},\)"):
+        losses.sparse_categorical_cross_entropy(jnp.zeros((2, 3)), labels)
+    # masked-out labels are not checked (padding with -1)
+    mask = jnp.arange(2) != index
+    chex.assert_tree_all_finite(
+        losses.sparse_categorical_cross_entropy(jnp.zeros((2, 3)), labels, where=mask))
+
+
+def test_nan_probability_is_refused():
+    with pytest.raises(ValueError, match=r"probabilities must be in \[0, 1\]; got nan"):
+        losses.binary_cross_entropy(jnp.array([0.5, jnp.nan]), jnp.array([1.0, 0.0]))
+
+
+# ---------------------------------------------------------------- clipping, precision
+
+
+def test_probability_form_clip_has_zero_gradient_logit_form_does_not():
+    # the course's clipped formula: a confidently wrong probability (below eps) stops learning
+    g = jax.grad(lambda p: losses.binary_cross_entropy(p, jnp.array([1.0])))(jnp.array([0.0]))
+    chex.assert_trees_all_equal(g, jnp.zeros(1))
+    g = jax.grad(lambda p: losses.categorical_cross_entropy(p, jnp.array([[1.0, 0.0]])))(
+        jnp.array([[0.0, 1.0]]))
+    assert float(g[0, 0]) == 0.0
+    # the logit forms keep the gradient sigmoid(z) - y (here -1) and softmax(z) - y
+    g = jax.grad(lambda z: losses.binary_cross_entropy_with_logits(z, jnp.array([1.0])))(
+        jnp.array([-40.0]))
+    chex.assert_trees_all_close(g, jnp.array([-1.0]), atol=1e-6)
+    g = jax.grad(lambda z: losses.sparse_categorical_cross_entropy(z, jnp.array([0])))(
+        jnp.array([[-40.0, 40.0]]))
+    chex.assert_trees_all_close(g, jnp.array([[-1.0, 1.0]]), atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_probability_losses_in_half_precision_are_finite(dtype):
+    # 1 - 1e-7 rounds to 1 in half precision; computed in float32, no log(0) or 0·inf
+    p = jnp.array([1.0, 0.0, 1.0, 0.0], dtype)
+    t = jnp.array([1.0, 0.0, 0.0, 1.0], dtype)
+    for fn in (losses.binary_cross_entropy, lambda p, t: losses.categorical_cross_entropy(
+            p[None], t[None]), lambda p, t: losses.kl_divergence(p[None], t[None])):
+        value = fn(p, t)
+        assert value.dtype == dtype
+        chex.assert_tree_all_finite(value)
+        chex.assert_tree_all_finite(jax.grad(lambda p: fn(p, t).astype(jnp.float32))(p))

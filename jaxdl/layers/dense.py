@@ -172,4 +172,5 @@ def Perceptron(units: int = 1, *, threshold: float = 0.0,
     units = check_int("Perceptron", "units", units, min_value=1)
     threshold = check_float("Perceptron", "threshold", threshold)
     return serial(Dense(units, w_init=w_init), Step(threshold),
-                  name=layer_name("Perceptron", name))
+                  name=layer_name("Perceptron", name),
+                  label=f"Perceptron({units}, threshold={threshold:g})")
