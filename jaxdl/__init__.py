@@ -6,6 +6,7 @@ Every layer and model is a :class:`Layer`, a pair of pure functions
 """
 
 from jaxdl import activations, initializers, losses, metrics
+from jaxdl._checks import check_input_shape, check_option, check_shape
 from jaxdl.checkpoint import load_checkpoint, save_checkpoint
 from jaxdl.combinators import FanInConcat, FanInSum, FanOut, parallel, serial, shape_dependent
 from jaxdl.core import (
@@ -30,7 +31,7 @@ __all__ = [
     "activations", "initializers", "losses", "metrics",
     "Layer", "InitFn", "ApplyFn", "Shape", "serial", "parallel", "FanOut", "FanInSum",
     "FanInConcat", "shape_dependent", "elementwise", "stateless", "stochastic", "abstract_init",
-    "init_population", "length_mask",
+    "init_population", "length_mask", "check_shape", "check_input_shape", "check_option",
     "Dense", "Flatten", "Identity", "Perceptron", "Dropout", "Step", "Linear", "Sigmoid",
     "BipolarSigmoid", "Tanh", "Relu", "LeakyRelu", "RandomizedRelu", "Softmax", "Elu", "Gelu",
     "Swish", "perceptron_fit", "perceptron_predict", "PerceptronFit", "summary", "count_params",

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import difflib
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+Array = jax.Array
+
 __all__ = [
-    "check_option", "check_shape", "check_input_shape", "check_int", "check_float",
+    "show_value", "as_real_array", "check_values", "check_option", "check_shape", "check_input_shape", "check_int", "check_float",
     "check_bool", "check_axis", "check_name", "did_you_mean", "is_concrete", "as_key",
 ]
 
@@ -38,8 +40,13 @@ def did_you_mean(value: Any, allowed: Sequence[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def check_option(fn_name: str, arg: str, value: Any, allowed: Sequence[str]) -> str:
+def check_option(fn_name: str, arg: str, value: Any, allowed: Sequence[str], *,
+                 aliases: Mapping[str, str] | None = None) -> str:
     """Returns ``value`` if it is one of ``allowed``; else a ``ValueError`` listing them.
+
+    The message ends with the closest allowed name: from ``aliases`` (names other
+    libraries use, such as ``"mse_loss"``, for the hint only, never resolved silently),
+    a known suffix (``_loss``, ``_init``), or string similarity.
 
     Example:
       >>> check_option("f", "mode", "min", ("min", "max"))
@@ -53,10 +60,20 @@ def check_option(fn_name: str, arg: str, value: Any, allowed: Sequence[str]) -> 
         raise TypeError(f"{fn_name}: {arg} must be a string, one of "
                         f"{', '.join(repr(a) for a in allowed)}; got {value!r} "
                         f"({type(value).__name__})")
-    if value not in allowed:
-        raise ValueError(f"{fn_name}: unknown {arg}={value!r}; allowed: "
-                         f"{', '.join(repr(a) for a in allowed)}{did_you_mean(value, allowed)}")
-    return value
+    if value in allowed:
+        return value
+    key = value.lower().replace("-", "_").replace(" ", "_")
+    hint = (aliases or {}).get(key)
+    if hint is None and key in allowed:
+        hint = key
+    if hint is None:
+        for suffix in ("_loss", "loss", "_initializer", "_init", "_metric"):
+            if key.endswith(suffix) and key[: -len(suffix)] in allowed:
+                hint = key[: -len(suffix)]
+                break
+    suggestion = f"; did you mean {hint!r}?" if hint is not None else did_you_mean(value, allowed)
+    raise ValueError(f"{fn_name}: unknown {arg}={value!r}; allowed: "
+                     f"{', '.join(repr(a) for a in allowed)}{suggestion}")
 
 
 def is_concrete(x: Any) -> bool:
@@ -246,3 +263,58 @@ def as_key(fn_name: str, key: Any, *, allow_none: bool = False) -> jax.Array | N
             return jax.random.key(key)
     raise TypeError(f"{fn_name}: key must be a PRNG key (jax.random.key(seed)) or an int seed, "
                     f"got {key!r} ({type(key).__name__})")
+
+
+def show_value(value: Any, limit: int = 80) -> str:
+    """A short ``repr`` of a received value, for error messages."""
+    if isinstance(value, (jax.Array, np.ndarray)) and not isinstance(value, jax.core.Tracer):
+        text = f"an array of shape {tuple(np.shape(value))} and dtype {value.dtype}: " + \
+            " ".join(str(np.asarray(value)).split())
+    elif isinstance(value, jax.core.Tracer):
+        text = f"a traced array of shape {value.shape} and dtype {value.dtype}"
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def as_real_array(name: str, arg: str, x: Any) -> Array:
+    """``x`` as a JAX array of a real dtype (bool, integer or floating); else ``TypeError``."""
+    if not isinstance(x, jax.Array):
+        if x is None or isinstance(x, (str, bytes)):
+            raise TypeError(f"{name}: {arg} must be a numeric array, got {show_value(x)} "
+                            f"({type(x).__name__})")
+        try:
+            arr = np.asarray(x)
+        except (ValueError, TypeError):  # ragged nested lists
+            raise TypeError(f"{name}: {arg} must be a numeric array (nested lists of equal "
+                            f"lengths), got {show_value(x)}") from None
+        if arr.dtype.kind not in "biufc":
+            raise TypeError(f"{name}: {arg} must be a numeric array, got {show_value(arr)}")
+        x = arr
+    if not (jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.integer)
+            or jnp.issubdtype(x.dtype, jnp.bool_)):
+        raise TypeError(f"{name}: {arg} must be real (bool, integer or floating), got "
+                        f"{show_value(x)}")
+    return jnp.asarray(x)
+
+
+def check_values(name: str, arg: str, x: Array, ok: Callable[[np.ndarray], np.ndarray],
+                  what: str, *, where: Array | None = None, hint: str = "") -> None:
+    """``ValueError`` naming the first entry of a concrete ``x`` where ``ok`` is False.
+
+    Skipped when ``x`` (or ``where``) is traced: the values are not known under ``jit``.
+    ``where`` (broadcastable to ``x``'s shape, same rank) limits the check to its selection.
+    """
+    if not is_concrete(x) or (where is not None and not is_concrete(where)):
+        return
+    xs = np.asarray(x)
+    with np.errstate(invalid="ignore"):
+        good = np.asarray(ok(xs), bool)
+    if where is not None:
+        good = good | ~np.broadcast_to(np.asarray(where, bool), xs.shape)
+    if good.all():
+        return
+    index = tuple(int(i) for i in np.unravel_index(int(np.argmin(good)), xs.shape))
+    value = xs[index].item()
+    raise ValueError(f"{name}: {arg} must be {what}; got {value!r} at index {index}"
+                     f"{hint} (this check runs on concrete inputs only, not under jax.jit)")

@@ -19,9 +19,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxdl._checks import as_key, check_bool, check_float, check_int, is_concrete
+from jaxdl._checks import (
+    as_key, as_real_array, check_bool, check_float, check_int, is_concrete,
+)
 from jaxdl.core import Array
-from jaxdl.losses import _array
 
 __all__ = [
     "step", "linear", "sigmoid", "bipolar_sigmoid", "tanh", "relu", "leaky_relu",
@@ -31,7 +32,7 @@ __all__ = [
 
 def _float(name: str, x: Any) -> Array:
     """``x`` as a floating array (integers and booleans become float32)."""
-    x = _array(name, "x", x)
+    x = as_real_array(name, "x", x)
     return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
 
 

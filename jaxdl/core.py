@@ -32,9 +32,7 @@ from typing import Any, NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 
-from jaxdl._checks import (  # noqa: F401  (re-exported: jaxdl.core.check_shape, ...)
-    as_key, check_input_shape, check_name, check_option, check_shape,
-)
+from jaxdl._checks import as_key, check_name
 
 Array = jax.Array
 Shape = tuple[int | None, ...]

@@ -25,9 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl._checks import as_key, check_float, check_int, is_concrete
+from jaxdl._checks import as_key, check_float, check_int, check_option, is_concrete, show_value
 from jaxdl.core import Array
-from jaxdl.losses import _resolve, _show
 
 __all__ = [
     "Initializer", "zeros", "ones", "constant", "uniform", "normal", "glorot_uniform",
@@ -50,7 +49,7 @@ def _shape(name: str, shape: Any, *, min_rank: int = 0) -> tuple[int, ...]:
             for d in shape):
         hint = f"; e.g. ({shape},)" if isinstance(shape, (numbers.Integral, np.integer)) \
             and not isinstance(shape, bool) else ""
-        raise TypeError(f"{name}: shape must be a tuple of ints, got {_show(shape)} "
+        raise TypeError(f"{name}: shape must be a tuple of ints, got {show_value(shape)} "
                         f"({type(shape).__name__}){hint}")
     shape = tuple(int(d) for d in shape)
     if any(d < 0 for d in shape):
@@ -68,7 +67,7 @@ def _dtype(name: str, dtype: Any, *, floating: bool = True) -> Any:
         dt = jnp.dtype(dtype)
     except TypeError:
         raise TypeError(f"{name}: dtype must be a NumPy/JAX dtype such as jnp.float32, got "
-                        f"{_show(dtype)}") from None
+                        f"{show_value(dtype)}") from None
     if floating and not jnp.issubdtype(dt, jnp.floating):
         raise TypeError(f"{name}: dtype must be a floating dtype (float32, bfloat16, ...), "
                         f"got {dt}")
@@ -361,6 +360,7 @@ def get(init: str | Initializer) -> Initializer:
         return init
     if not isinstance(init, str):
         raise TypeError(f"initializers.get: init must be an initializer or a name such as "
-                        f"'glorot_uniform', got {_show(init)} ({type(init).__name__})")
-    return _BY_NAME[_resolve("initializers.get", "initializer", init, tuple(sorted(_BY_NAME)),
-                             _ALIASES)]()
+                        f"'glorot_uniform', got {show_value(init)} ({type(init).__name__})")
+    name = check_option("initializers.get", "initializer", init, tuple(sorted(_BY_NAME)),
+                        aliases=_ALIASES)
+    return _BY_NAME[name]()

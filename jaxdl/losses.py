@@ -27,85 +27,31 @@ Conventions (written once here, true for every loss):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxdl._checks import check_float, check_int, check_option, is_concrete
+from jaxdl._checks import (
+    as_real_array, check_float, check_int, check_option, check_values, show_value,
+)
 from jaxdl.core import Array
 
 __all__ = [
     "mse", "rmse", "mae", "msle", "mean_bias_error", "huber", "half_sum_squared_error",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "hinge",
     "categorical_cross_entropy", "softmax_cross_entropy", "sparse_categorical_cross_entropy",
-    "kl_divergence", "get", "REDUCTIONS",
+    "kl_divergence", "get", "REDUCTIONS", "NAMED", "ALIASES",
 ]
 
 REDUCTIONS = ("mean", "sum", "none")
 _EPS = 1e-7
 
 
-# ------------------------------------------------------------------ shared validation
-# (also used by jaxdl.metrics and jaxdl.initializers)
-
-
-def _show(value: Any, limit: int = 80) -> str:
-    """A short ``repr`` of a received value, for error messages."""
-    if isinstance(value, (jax.Array, np.ndarray)) and not isinstance(value, jax.core.Tracer):
-        text = f"an array of shape {tuple(np.shape(value))} and dtype {value.dtype}: " + \
-            " ".join(str(np.asarray(value)).split())
-    elif isinstance(value, jax.core.Tracer):
-        text = f"a traced array of shape {value.shape} and dtype {value.dtype}"
-    else:
-        text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _array(name: str, arg: str, x: Any) -> Array:
-    """``x`` as a JAX array of a real dtype (bool, integer or floating); else ``TypeError``."""
-    if not isinstance(x, jax.Array):
-        if x is None or isinstance(x, (str, bytes)):
-            raise TypeError(f"{name}: {arg} must be a numeric array, got {_show(x)} "
-                            f"({type(x).__name__})")
-        try:
-            arr = np.asarray(x)
-        except (ValueError, TypeError):  # ragged nested lists
-            raise TypeError(f"{name}: {arg} must be a numeric array (nested lists of equal "
-                            f"lengths), got {_show(x)}") from None
-        if arr.dtype.kind not in "biufc":
-            raise TypeError(f"{name}: {arg} must be a numeric array, got {_show(arr)}")
-        x = arr
-    if not (jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.integer)
-            or jnp.issubdtype(x.dtype, jnp.bool_)):
-        raise TypeError(f"{name}: {arg} must be real (bool, integer or floating), got "
-                        f"{_show(x)}")
-    return jnp.asarray(x)
-
-
-def _check_values(name: str, arg: str, x: Array, ok: Callable[[np.ndarray], np.ndarray],
-                  what: str, *, where: Array | None = None, hint: str = "") -> None:
-    """``ValueError`` naming the first entry of a concrete ``x`` where ``ok`` is False.
-
-    Skipped when ``x`` (or ``where``) is traced: the values are not known under ``jit``.
-    ``where`` (broadcastable to ``x``'s shape, same rank) limits the check to its selection.
-    """
-    if not is_concrete(x) or (where is not None and not is_concrete(where)):
-        return
-    xs = np.asarray(x)
-    with np.errstate(invalid="ignore"):
-        good = np.asarray(ok(xs), bool)
-    if where is not None:
-        good = good | ~np.broadcast_to(np.asarray(where, bool), xs.shape)
-    if good.all():
-        return
-    index = tuple(int(i) for i in np.unravel_index(int(np.argmin(good)), xs.shape))
-    value = xs[index].item()
-    raise ValueError(f"{name}: {arg} must be {what}; got {value!r} at index {index}"
-                     f"{hint} (this check runs on concrete inputs only, not under jax.jit)")
+# ------------------------------------------------------- masks and reductions
+# (also used by jaxdl.metrics)
 
 
 def _in_unit_interval(v: np.ndarray) -> np.ndarray:
@@ -115,7 +61,7 @@ def _in_unit_interval(v: np.ndarray) -> np.ndarray:
 def _mask(name: str, where: Any, values_shape: tuple[int, ...], received: str, *,
           what: str = "per-element loss shape") -> Array:
     """The ``where`` mask as a boolean array broadcast (explicitly) to ``values_shape``."""
-    w = _array(name, "where", where)
+    w = as_real_array(name, "where", where)
     shape = tuple(w.shape)
     if len(shape) > len(values_shape) or shape != tuple(values_shape[:len(shape)]):
         raise ValueError(
@@ -124,7 +70,7 @@ def _mask(name: str, where: Any, values_shape: tuple[int, ...], received: str, *
             f"{received}"
         )
     if w.dtype != jnp.bool_:
-        _check_values(name, "where", w, lambda v: (v == 0) | (v == 1),
+        check_values(name, "where", w, lambda v: (v == 0) | (v == 1),
                       "a boolean mask (True/False or 0/1)")
         w = w != 0
     w = jnp.reshape(w, shape + (1,) * (len(values_shape) - len(shape)))
@@ -156,7 +102,7 @@ def _reduction(name: str, reduction: Any) -> str:
 
 def _pair(name: str, predictions: Any, targets: Any, *, arg: str = "predictions"
           ) -> tuple[Array, Array]:
-    p, t = _array(name, arg, predictions), _array(name, "targets", targets)
+    p, t = as_real_array(name, arg, predictions), as_real_array(name, "targets", targets)
     if p.shape != t.shape:
         raise ValueError(
             f"{name}: {arg} and targets must have the same shape, "
@@ -431,9 +377,9 @@ def binary_cross_entropy(probabilities: Array, targets: Array, *, eps: float | A
     eps = _eps(name, eps)
     p, t = _pair(name, probabilities, targets, arg="probabilities")
     mask = None if where is None else _mask(name, where, p.shape, f"probabilities {p.shape}")
-    _check_values(name, "probabilities", p, _in_unit_interval, "in [0, 1]", where=mask,
+    check_values(name, "probabilities", p, _in_unit_interval, "in [0, 1]", where=mask,
                   hint="; for logits use binary_cross_entropy_with_logits")
-    _check_values(name, "targets", t, _in_unit_interval, "in [0, 1] (0/1 or soft labels)",
+    check_values(name, "targets", t, _in_unit_interval, "in [0, 1] (0/1 or soft labels)",
                   where=mask)
     dtype = p.dtype
     p, t = _wide(p), _wide(t)
@@ -470,7 +416,7 @@ def binary_cross_entropy_with_logits(logits: Array, targets: Array, *,
     reduction = _reduction(name, reduction)
     z, t = _pair(name, logits, targets, arg="logits")
     mask = None if where is None else _mask(name, where, z.shape, f"logits {z.shape}")
-    _check_values(name, "targets", t, _in_unit_interval, "in [0, 1] (0/1 or soft labels)",
+    check_values(name, "targets", t, _in_unit_interval, "in [0, 1] (0/1 or soft labels)",
                   where=mask)
     values = optax.losses.sigmoid_binary_cross_entropy(z, t)
     return _reduce(values, reduction, mask)
@@ -498,7 +444,7 @@ def hinge(scores: Array, targets: Array, *, reduction: str = "mean",
     reduction = _reduction(name, reduction)
     s, t = _pair(name, scores, targets, arg="scores")
     mask = None if where is None else _mask(name, where, s.shape, f"scores {s.shape}")
-    _check_values(name, "targets", t, lambda v: (v == 1) | (v == -1), "-1 or +1", where=mask,
+    check_values(name, "targets", t, lambda v: (v == 1) | (v == -1), "-1 or +1", where=mask,
                   hint="; map 0/1 labels with 2 * y - 1")
     return _reduce(optax.losses.hinge_loss(s, t), reduction, mask)
 
@@ -535,9 +481,9 @@ def categorical_cross_entropy(probabilities: Array, targets: Array, *,
     p, t = _pair(name, probabilities, targets, arg="probabilities")
     axis = _axis(name, axis, p.ndim)
     full = _class_mask(name, where, p.shape, axis, f"probabilities {p.shape}")
-    _check_values(name, "probabilities", p, _in_unit_interval, "in [0, 1]", where=full,
+    check_values(name, "probabilities", p, _in_unit_interval, "in [0, 1]", where=full,
                   hint="; for logits use softmax_cross_entropy")
-    _check_values(name, "targets", t, _in_unit_interval, "in [0, 1] (one-hot or soft labels)",
+    check_values(name, "targets", t, _in_unit_interval, "in [0, 1] (one-hot or soft labels)",
                   where=full)
     dtype = p.dtype
     p, t = _wide(p), _wide(t)
@@ -571,7 +517,7 @@ def softmax_cross_entropy(logits: Array, targets: Array, *, axis: int = -1,
     z, t = _pair(name, logits, targets, arg="logits")
     axis = _axis(name, axis, z.ndim)
     full = _class_mask(name, where, z.shape, axis, f"logits {z.shape}")
-    _check_values(name, "targets", t, _in_unit_interval, "in [0, 1] (one-hot or soft labels)",
+    check_values(name, "targets", t, _in_unit_interval, "in [0, 1] (one-hot or soft labels)",
                   where=full)
     values = optax.losses.softmax_cross_entropy(z, t, axis=axis)
     mask = None if full is None else jnp.take(full, 0, axis=axis)
@@ -612,8 +558,8 @@ def sparse_categorical_cross_entropy(logits: Array, labels: Array, *,
     """
     name = "sparse_categorical_cross_entropy"
     reduction = _reduction(name, reduction)
-    z = _array(name, "logits", logits)
-    y = _array(name, "labels", labels)
+    z = as_real_array(name, "logits", logits)
+    y = as_real_array(name, "labels", labels)
     if z.ndim < 1 or z.shape[:-1] != y.shape:
         raise ValueError(
             f"{name}: expected logits (..., classes) and labels (...) with the same leading "
@@ -626,7 +572,7 @@ def sparse_categorical_cross_entropy(logits: Array, labels: Array, *,
         z = z.astype(jnp.float32)
     classes = z.shape[-1]
     mask = None if where is None else _mask(name, where, y.shape, f"labels {y.shape}")
-    _check_values(name, "labels", y, lambda v: (v >= 0) & (v < classes),
+    check_values(name, "labels", y, lambda v: (v >= 0) & (v < classes),
                   f"in [0, {classes}) for logits with {classes} classes", where=mask)
     if mask is not None:
         y = jnp.where(mask, y, jnp.zeros((), y.dtype))  # padding labels (e.g. -1) ignored
@@ -663,8 +609,8 @@ def kl_divergence(predictions: Array, targets: Array, *, eps: float | Array = _E
     q, p = _pair(name, predictions, targets)
     axis = _axis(name, axis, q.ndim)
     full = _class_mask(name, where, q.shape, axis, f"predictions {q.shape}")
-    _check_values(name, "predictions", q, _in_unit_interval, "in [0, 1]", where=full)
-    _check_values(name, "targets", p, _in_unit_interval, "in [0, 1]", where=full)
+    check_values(name, "predictions", q, _in_unit_interval, "in [0, 1]", where=full)
+    check_values(name, "targets", p, _in_unit_interval, "in [0, 1]", where=full)
     dtype = q.dtype
     q, p = _wide(q), _wide(p)
     safe_p = jnp.where(p > 0, p, 1.0)
@@ -676,7 +622,7 @@ def kl_divergence(predictions: Array, targets: Array, *, eps: float | Array = _E
 
 # ----------------------------------------------------------------------------- by name
 
-_BY_NAME: dict[str, Callable[..., Array]] = {
+NAMED: dict[str, Callable[..., Array]] = {
     f.__name__: f for f in (
         mse, rmse, mae, msle, mean_bias_error, huber, half_sum_squared_error,
         binary_cross_entropy, binary_cross_entropy_with_logits, hinge,
@@ -684,9 +630,10 @@ _BY_NAME: dict[str, Callable[..., Array]] = {
         kl_divergence,
     )
 }
+"""Every loss by name, as :func:`get` and the training steps resolve them."""
 
 # Names other libraries use, for the "did you mean" hint only (never resolved silently).
-_ALIASES = {
+ALIASES = {
     "mse_loss": "mse", "mean_squared_error": "mse", "squared_error": "mse", "l2": "mse",
     "l2_loss": "half_sum_squared_error", "mean_absolute_error": "mae", "l1_loss": "mae",
     "l1": "mae", "mae_loss": "mae", "mean_squared_logarithmic_error": "msle",
@@ -704,25 +651,6 @@ _ALIASES = {
     "kl_div": "kl_divergence", "kld": "kl_divergence", "kullback_leibler_divergence":
         "kl_divergence", "rmse_loss": "rmse", "msle_loss": "msle",
 }
-
-
-def _resolve(fn_name: str, arg: str, value: str, allowed: Sequence[str],
-             aliases: Mapping[str, str]) -> str:
-    """``check_option`` with a hint from ``aliases`` (names other libraries use) first."""
-    if isinstance(value, str) and value not in allowed:
-        key = value.lower().replace("-", "_").replace(" ", "_")
-        hint = aliases.get(key)
-        if hint is None and key in allowed:
-            hint = key
-        if hint is None:
-            for suffix in ("_loss", "loss", "_initializer", "_init", "_metric"):
-                if key.endswith(suffix) and key[: -len(suffix)] in allowed:
-                    hint = key[: -len(suffix)]
-                    break
-        if hint is not None:
-            raise ValueError(f"{fn_name}: unknown {arg}={value!r}; allowed: "
-                             f"{', '.join(repr(a) for a in allowed)}; did you mean {hint!r}?")
-    return check_option(fn_name, arg, value, tuple(allowed))
 
 
 def get(loss: str | Callable[..., Array]) -> Callable[..., Array]:
@@ -749,6 +677,6 @@ def get(loss: str | Callable[..., Array]) -> Callable[..., Array]:
         return loss
     if not isinstance(loss, str):
         raise TypeError(f"losses.get: loss must be a loss function or a name such as 'mse', "
-                        f"got {_show(loss)} ({type(loss).__name__})")
-    return _BY_NAME[_resolve("losses.get", "loss", loss, tuple(_BY_NAME), _ALIASES)]
+                        f"got {show_value(loss)} ({type(loss).__name__})")
+    return NAMED[check_option("losses.get", "loss", loss, tuple(NAMED), aliases=ALIASES)]
 

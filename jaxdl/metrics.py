@@ -12,11 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 import jax.numpy as jnp
 
-from jaxdl._checks import check_float, check_int
+from jaxdl._checks import (
+    as_real_array, check_float, check_int, check_option, check_values, show_value,
+)
 from jaxdl.core import Array
-from jaxdl.losses import _array, _check_values, _mask, _reduce, _resolve, _show
+from jaxdl.losses import _mask, _reduce
 
-__all__ = ["accuracy", "binary_accuracy", "confusion_matrix", "get", "NAMED"]
+__all__ = [
+    "accuracy", "binary_accuracy", "confusion_matrix", "get", "NAMED", "ALIASES"]
 
 
 def _integer_labels(name: str, arg: str, labels: Array, classes: int, where: Array | None,
@@ -25,7 +28,7 @@ def _integer_labels(name: str, arg: str, labels: Array, classes: int, where: Arr
     if not jnp.issubdtype(labels.dtype, jnp.integer):
         raise TypeError(f"{name}: {arg} must be integers (class indices), got dtype "
                         f"{labels.dtype}{type_hint}")
-    _check_values(name, arg, labels, lambda v: (v >= 0) & (v < classes),
+    check_values(name, arg, labels, lambda v: (v >= 0) & (v < classes),
                   f"in [0, {classes}) for {classes} classes", where=where, hint=value_hint)
 
 
@@ -60,8 +63,8 @@ def accuracy(outputs: Array, labels: Array, *, where: Array | None = None) -> Ar
       1.0
     """
     name = "accuracy"
-    outputs = _array(name, "outputs", outputs)
-    labels = _array(name, "labels", labels)
+    outputs = as_real_array(name, "outputs", outputs)
+    labels = as_real_array(name, "labels", labels)
     if outputs.ndim < 1:
         raise ValueError(f"{name}: expected outputs (..., classes), got outputs of shape "
                          f"{outputs.shape}")
@@ -112,8 +115,8 @@ def binary_accuracy(outputs: Array, targets: Array, *, threshold: float | Array 
     """
     name = "binary_accuracy"
     threshold = check_float(name, "threshold", threshold)
-    outputs = _array(name, "outputs", outputs)
-    targets = _array(name, "targets", targets)
+    outputs = as_real_array(name, "outputs", outputs)
+    targets = as_real_array(name, "targets", targets)
     if outputs.shape != targets.shape:
         raise ValueError(
             f"{name}: outputs and targets must have the same shape, got {outputs.shape} "
@@ -122,7 +125,7 @@ def binary_accuracy(outputs: Array, targets: Array, *, threshold: float | Array 
     mask = None if where is None else _mask(name, where, outputs.shape,
                                              f"outputs {outputs.shape}",
                                              what="outputs' shape")
-    _check_values(name, "targets", targets, lambda v: (v == 0) | (v == 1), "0 or 1",
+    check_values(name, "targets", targets, lambda v: (v == 0) | (v == 1), "0 or 1",
                   where=mask)
     correct = (outputs >= threshold).astype(jnp.int32) == targets.astype(jnp.int32)
     return _reduce(correct.astype(jnp.float32), "mean", mask)
@@ -155,8 +158,8 @@ def confusion_matrix(predicted: Array, labels: Array, num_classes: int, *,
     """
     name = "confusion_matrix"
     num_classes = check_int(name, "num_classes", num_classes, min_value=1)
-    predicted = _array(name, "predicted", predicted)
-    labels = _array(name, "labels", labels)
+    predicted = as_real_array(name, "predicted", predicted)
+    labels = as_real_array(name, "labels", labels)
     if predicted.shape != labels.shape or predicted.ndim != 1:
         raise ValueError(
             f"{name}: expected predicted and labels of shape (n,), got "
@@ -184,7 +187,7 @@ NAMED: dict[str, MetricFn] = {
 }
 """The metrics ``fit``/``evaluate`` accept by name: ``fn(predictions, targets) -> scalar``."""
 
-_ALIASES = {
+ALIASES = {
     "acc": "accuracy", "categorical_accuracy": "accuracy",
     "sparse_categorical_accuracy": "accuracy", "top1": "accuracy", "top_1_accuracy": "accuracy",
     "binary_acc": "binary_accuracy", "bin_accuracy": "binary_accuracy",
@@ -214,5 +217,5 @@ def get(metric: str | MetricFn) -> MetricFn:
         return metric
     if not isinstance(metric, str):
         raise TypeError(f"metrics.get: metric must be a metric function or a name such as "
-                        f"'accuracy', got {_show(metric)} ({type(metric).__name__})")
-    return NAMED[_resolve("metrics.get", "metric", metric, tuple(NAMED), _ALIASES)]
+                        f"'accuracy', got {show_value(metric)} ({type(metric).__name__})")
+    return NAMED[check_option("metrics.get", "metric", metric, tuple(NAMED), aliases=ALIASES)]

@@ -49,9 +49,9 @@ def test_init_and_apply_are_pure():
 
 
 def test_check_option():
-    assert core.check_option("f", "mode", "min", ("min", "max")) == "min"
+    assert jaxdl.check_option("f", "mode", "min", ("min", "max")) == "min"
     with pytest.raises(ValueError, match=r"^f: unknown mode='up'; allowed: 'min', 'max'$"):
-        core.check_option("f", "mode", "up", ("min", "max"))
+        jaxdl.check_option("f", "mode", "up", ("min", "max"))
 
 
 @pytest.mark.parametrize(
@@ -71,35 +71,35 @@ def test_check_option():
 def test_check_shape(shape, tail, kwargs, ok):
     x = jnp.zeros(shape)
     if ok:
-        core.check_shape("Layer", x, tail, **kwargs)
+        jaxdl.check_shape("Layer", x, tail, **kwargs)
     else:
         with pytest.raises(ValueError, match=r"^Layer: expected input of shape \(") as info:
-            core.check_shape("Layer", x, tail, **kwargs)
+            jaxdl.check_shape("Layer", x, tail, **kwargs)
         assert f"got {shape}" in str(info.value)
 
 
 def test_check_shape_message_shows_expected_shape():
     with pytest.raises(ValueError,
                        match=r"^conv: expected input of shape \(\*batch, \?, 3\), got \(4,\)$"):
-        core.check_shape("conv", jnp.zeros((4,)), (None, 3))
+        jaxdl.check_shape("conv", jnp.zeros((4,)), (None, 3))
     with pytest.raises(ValueError,
                        match=r"^conv: expected input of shape \(batch, \?, 3\), got \(2, 4\)$"):
-        core.check_shape("conv", jnp.zeros((2, 4)), (None, 3), min_batch=1, max_batch=1)
+        jaxdl.check_shape("conv", jnp.zeros((2, 4)), (None, 3), min_batch=1, max_batch=1)
 
 
 def test_check_input_shape():
-    assert core.check_input_shape("L", [2, 3]) == (2, 3)
+    assert jaxdl.check_input_shape("L", [2, 3]) == (2, 3)
     with pytest.raises(ValueError,
                        match=r"L: expected a per-example input_shape of rank 1 .*got \(2, 3\)"):
-        core.check_input_shape("L", (2, 3), rank=1)
+        jaxdl.check_input_shape("L", (2, 3), rank=1)
     with pytest.raises(ValueError, match=r"L: input_shape must have positive sizes, got \(2, 0\)"):
-        core.check_input_shape("L", (2, 0))
+        jaxdl.check_input_shape("L", (2, 0))
     with pytest.raises(TypeError, match=r"L: input_shape must be a tuple of ints .*got 5"):
-        core.check_input_shape("L", 5)
+        jaxdl.check_input_shape("L", 5)
     with pytest.raises(TypeError, match=r"L: input_shape must be a tuple of ints .*got \(3\.5,\)"):
-        core.check_input_shape("L", (3.5,))
+        jaxdl.check_input_shape("L", (3.5,))
     with pytest.raises(TypeError, match=r"L: input_shape must be a tuple of ints .*got '28'"):
-        core.check_input_shape("L", "28")
+        jaxdl.check_input_shape("L", "28")
 
 
 def test_child_key():

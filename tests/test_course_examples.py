@@ -41,10 +41,10 @@ def test_weighted_sum_and_sigmoid_of_053():
     # y_in = b + Σ x_i w_i = 0.35 + 0.8*0.1 + 0.6*0.3 + 0.4*(-0.2) = 0.53 (notes 001)
     with jax.enable_x64(True):
         neuron = jaxdl.serial(jaxdl.Dense(1), jaxdl.Sigmoid())
-        params = (_set_dense(np.array([[0.1], [0.3], [-0.2]]), np.array([0.35])), ())
+        params = {"dense": _set_dense(np.array([[0.1], [0.3], [-0.2]]), np.array([0.35]))}
         x = jnp.array([[0.8, 0.6, 0.4]])
-        y_in, _ = neuron.children[0].apply(params[0], (), x)
-        y, _ = neuron.apply(params, ((), ()), x)
+        y_in, _ = neuron.children[0].apply(params["dense"], {}, x)
+        y, _ = neuron.apply(params, {}, x)
         chex.assert_trees_all_close(y_in, jnp.array([[0.53]]), atol=1e-12)
         assert_printed(y_in[0, 0], "0.53")
         # The notes print 0.625 here: a slip (1/(1+e^-0.53) = 0.62948...); the bipolar
@@ -58,17 +58,17 @@ def test_bipolar_sigmoid_of_053():
     assert_printed(activations.bipolar_sigmoid(0.53), "0.259")
     # 2/(1+e^-x) - 1, the notes' form
     assert_printed(2.0 * activations.sigmoid(0.53) - 1.0, "0.259")
-    y, _ = jaxdl.BipolarSigmoid().apply((), (), jnp.array([[0.53]]))
+    y, _ = jaxdl.BipolarSigmoid().apply({}, {}, jnp.array([[0.53]]))
     assert_printed(y[0, 0], "0.259")
 
 
 def test_step_example():
     # s = 1*0.8 + 7*0.1 + 5*0 = 1.5 -> step(s) = 1 (threshold 0, strict >)
     neuron = jaxdl.serial(jaxdl.Dense(1, use_bias=False), jaxdl.Step(0.0))
-    params = (_set_dense([[0.8], [0.1], [0.0]]), ())
+    params = {"dense": _set_dense([[0.8], [0.1], [0.0]])}
     x = jnp.array([[1.0, 7.0, 5.0]])
-    s, _ = neuron.children[0].apply(params[0], (), x)
-    y, _ = neuron.apply(params, ((), ()), x)
+    s, _ = neuron.children[0].apply(params["dense"], {}, x)
+    y, _ = neuron.apply(params, {}, x)
     assert_printed(s[0, 0], "1.5")
     assert float(y[0, 0]) == 1.0
     # strict: a sum equal to the threshold does not fire
@@ -82,7 +82,7 @@ def test_softmax_table():
     for value, printed in zip(p, ["0.0000", "0.0003", "0.0064", "0.0471", "0.9462"]):
         assert_printed(value, printed)
     assert_printed(jnp.sum(p), "1.0000")
-    y, _ = jaxdl.Softmax().apply((), (), z[None])
+    y, _ = jaxdl.Softmax().apply({}, {}, z[None])
     chex.assert_trees_all_close(y[0], p)
 
 
@@ -93,10 +93,10 @@ def test_softmax_table():
 def test_sigmoid_perceptron_exercise(bias, z, printed):
     # X = [1, 1], y = g(2 x1 - 5 x2 + b)
     neuron = jaxdl.serial(jaxdl.Dense(1), jaxdl.Sigmoid())
-    params = (_set_dense([[2.0], [-5.0]], [bias]), ())
+    params = {"dense": _set_dense([[2.0], [-5.0]], [bias])}
     x = jnp.array([[1.0, 1.0]])
-    net, _ = neuron.children[0].apply(params[0], (), x)
-    y, _ = neuron.apply(params, ((), ()), x)
+    net, _ = neuron.children[0].apply(params["dense"], {}, x)
+    y, _ = neuron.apply(params, {}, x)
     assert float(net[0, 0]) == z
     assert_printed(y[0, 0], printed)
     assert_printed(activations.sigmoid(z), printed)
@@ -125,7 +125,7 @@ def test_threshold_gates(w, sums, outputs):
     # the same neuron as a layer, parameters set by hand
     layer = jaxdl.Perceptron(1, threshold=1.0)
     _, params, state = layer.init(jax.random.key(0), (2,))
-    params = ({"w": w[:, None], "b": jnp.zeros(1)}, ())
+    params = {"dense": {"w": w[:, None], "b": jnp.zeros(1)}}
     y, _ = layer.apply(params, state, GATE_X)
     chex.assert_trees_all_equal(y[:, 0], want)
 
@@ -169,21 +169,22 @@ UPDATED = {  # after one SGD step, lr 0.5, weights only (Mazur; seed report E2)
     "w4": 0.29950228726473915, "w5": 0.35891647971788465, "w6": 0.4086661860762334,
     "w7": 0.5113012702387375, "w8": 0.5613701211079891,
 }
-POSITIONS = {  # (layer index in serial, kernel row, kernel column)
-    "w1": (0, 0, 0), "w2": (0, 1, 0), "w3": (0, 0, 1), "w4": (0, 1, 1),
-    "w5": (2, 0, 0), "w6": (2, 1, 0), "w7": (2, 0, 1), "w8": (2, 1, 1),
+POSITIONS = {  # (layer name in serial, kernel row, kernel column)
+    "w1": ("dense", 0, 0), "w2": ("dense", 1, 0), "w3": ("dense", 0, 1), "w4": ("dense", 1, 1),
+    "w5": ("dense_1", 0, 0), "w6": ("dense_1", 1, 0), "w7": ("dense_1", 0, 1),
+    "w8": ("dense_1", 1, 1),
 }
 
 
 def _mazur(dtype):
     model = jaxdl.serial(jaxdl.Dense(2), jaxdl.Sigmoid(), jaxdl.Dense(2), jaxdl.Sigmoid())
     _, _, state = model.init(jax.random.key(0), (2,))
-    params = (
-        {"w": jnp.array([[W1, W3], [W2, W4]], dtype), "b": jnp.array([0.35, 0.35], dtype)},
-        (),
-        {"w": jnp.array([[W5, W7], [W6, W8]], dtype), "b": jnp.array([0.60, 0.60], dtype)},
-        (),
-    )
+    params = {
+        "dense": {"w": jnp.array([[W1, W3], [W2, W4]], dtype),
+                  "b": jnp.array([0.35, 0.35], dtype)},
+        "dense_1": {"w": jnp.array([[W5, W7], [W6, W8]], dtype),
+                    "b": jnp.array([0.60, 0.60], dtype)},
+    }
     x = jnp.array([[0.05, 0.10]], dtype)
     t = jnp.array([[0.01, 0.99]], dtype)
     return model, params, state, x, t
@@ -192,7 +193,7 @@ def _mazur(dtype):
 def test_backprop_forward_pass_float64():
     with jax.enable_x64(True):
         model, params, state, x, t = _mazur(jnp.float64)
-        h, _ = jaxdl.serial(*model.children[:2]).apply(params[:2], state[:2], x)
+        h, _ = jaxdl.serial(*model.children[:2]).apply({"dense": params["dense"]}, {}, x)
         out, _ = model.apply(params, state, x)
         chex.assert_shape(out, (1, 2))
         assert out.dtype == jnp.float64
@@ -223,18 +224,18 @@ def test_backprop_gradient_and_update_float64():
             return losses.half_sum_squared_error(model.apply(p, state, x)[0], t)
 
         grads = jax.grad(e_total)(params)
-        assert_printed(grads[2]["w"][0, 0], "0.082167041")  # dE/dw5
+        assert_printed(grads["dense_1"]["w"][0, 0], "0.082167041")  # dE/dw5
 
         opt = _weights_only_sgd(0.5)
         updates, _ = opt.update(grads, opt.init(params), params)
         new = optax.apply_updates(params, updates)
-        assert_printed(new[2]["w"][0, 0], "0.35891648")  # w5+
+        assert_printed(new["dense_1"]["w"][0, 0], "0.35891648")  # w5+
         for name, want in UPDATED.items():
             layer, i, j = POSITIONS[name]
             assert_printed(new[layer]["w"][i, j], f"{want:.8f}")
         # biases are not updated in the notes
-        chex.assert_trees_all_equal(new[0]["b"], params[0]["b"])
-        chex.assert_trees_all_equal(new[2]["b"], params[2]["b"])
+        chex.assert_trees_all_equal(new["dense"]["b"], params["dense"]["b"])
+        chex.assert_trees_all_equal(new["dense_1"]["b"], params["dense_1"]["b"])
 
 
 def test_backprop_float32_close():
@@ -277,7 +278,7 @@ def test_parameter_count_hidden_to_hidden():
 def test_flatten_28x28_is_784():
     out_shape, _, _ = jaxdl.Flatten().init(jax.random.key(0), (28, 28))
     assert out_shape == (784,)
-    y, _ = jaxdl.Flatten().apply((), (), jnp.zeros((2, 28, 28)))
+    y, _ = jaxdl.Flatten().apply({}, {}, jnp.zeros((2, 28, 28)))
     chex.assert_shape(y, (2, 784))
 
 

@@ -43,6 +43,7 @@ def test_examples_exist():
     # the examples the docs promise: a silently skipped module would show here
     with_examples = {name for name in MODULES if _run(name)[0].attempted > 0}
     assert {"jaxdl.core", "jaxdl.activations", "jaxdl.losses", "jaxdl.metrics",
-            "jaxdl.training", "jaxdl.perceptron", "jaxdl.summary",
+            "jaxdl.training.steps", "jaxdl.training.fit", "jaxdl.training.callbacks",
+            "jaxdl.combinators", "jaxdl.perceptron", "jaxdl.summary",
             "jaxdl.layers.dense"} <= with_examples
     assert "jaxdl.data" not in MODULES and "jaxdl.core" in MODULES

@@ -10,10 +10,12 @@ import jax
 import jax.numpy as jnp
 
 from jaxdl import initializers as inits
-from jaxdl._checks import as_key, check_bool, check_float, check_int
+from jaxdl._checks import (
+    as_key, check_bool, check_float, check_input_shape, check_int, check_shape,
+)
 from jaxdl.combinators import serial
 from jaxdl.core import (
-    Array, Layer, Params, State, check_input_shape, check_shape, layer_name, stateless,
+    Array, Layer, Params, State, layer_name, stateless,
 )
 from jaxdl.layers.activation import Step
 

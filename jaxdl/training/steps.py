@@ -114,17 +114,11 @@ def _takes_where(fn: Callable[..., Any]) -> bool:
 
 def _loss_fn(fn: str, loss: Any) -> Callable[..., Array]:
     if isinstance(loss, str):
-        check_option(fn, "loss", loss, tuple(losses_lib._BY_NAME))
+        check_option(fn, "loss", loss, tuple(losses_lib.NAMED), aliases=losses_lib.ALIASES)
     elif not callable(loss):
         raise TypeError(f"{fn}: loss must be a loss function or the name of one in "
                         f"jaxdl.losses, got {loss!r} ({type(loss).__name__})")
     return losses_lib.get(loss)
-
-
-def _named_metrics() -> dict[str, MetricFn]:
-    # TODO(lead): metrics.NAMED once landed
-    return getattr(metrics_lib, "NAMED", None) or {
-        "accuracy": metrics_lib.accuracy, "binary_accuracy": metrics_lib.binary_accuracy}
 
 
 def metric_fns(fn: str, metrics: Mapping[str, MetricFn] | Sequence[str | MetricFn] | None
@@ -138,9 +132,9 @@ def metric_fns(fn: str, metrics: Mapping[str, MetricFn] | Sequence[str | MetricF
         out = {}
         for m in metrics:
             if isinstance(m, str):
-                named = _named_metrics()
-                check_option(fn, "metric", m, tuple(named))
-                out[m] = named[m]
+                check_option(fn, "metric", m, tuple(metrics_lib.NAMED),
+                             aliases=metrics_lib.ALIASES)
+                out[m] = metrics_lib.NAMED[m]
             elif callable(m):
                 out[getattr(m, "__name__", f"metric{len(out)}")] = m
             else:
