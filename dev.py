@@ -5,10 +5,16 @@
     python3 dev.py test    # the default test suite (slow tests deselected)
 
 Either one creates ``.venv`` beside this file on first use and installs jaxdl into it
-(editable, with the ``test`` extra); it reinstalls only when ``pyproject.toml`` changes.
-Extra arguments are passed through: ``python3 dev.py test -m slow`` runs the slow tests,
-``python3 dev.py main --epochs 5`` shortens the experiment, and
+(editable, with the ``test`` extra): about 1.5 minutes and 1.2 GB of packages on a fresh
+machine, with pip's progress shown. It reinstalls only when ``pyproject.toml`` changes;
+later runs start at once. Extra arguments are passed through: ``python3 dev.py test -m
+slow`` runs the slow tests, ``python3 dev.py main --epochs 5`` shortens the experiment, and
 ``python3 dev.py run experiments.iris_mlp`` runs any experiment module.
+
+The commands run with ``JAXDL_SOURCE_DIR`` set to ``../shared/data`` beside this checkout
+when that folder exists and the variable is not set already: the raw dataset files
+(Fashion-MNIST, MovieLens, rt-polarity) of this project's machines and CI. jaxdl itself
+never guesses that folder.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -25,6 +32,8 @@ VENV = ROOT / ".venv"
 STAMP = VENV / ".jaxdl-installed"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
+SHARED_DATA = ROOT.parent / "shared" / "data"
+MAIN_PACKAGES = "jax, optax, flax, tensorflow-datasets, scikit-learn, matplotlib, pytest"
 
 
 def _ensure_env() -> None:
@@ -33,13 +42,30 @@ def _ensure_env() -> None:
     want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == want:
         return
+    start = time.monotonic()
     if not PY.exists():
         print(f"[dev] creating {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    print("[dev] installing jaxdl[test] (first run, or pyproject.toml changed)", flush=True)
+    print("[dev] first run (or pyproject.toml changed): installing jaxdl[test] into .venv\n"
+          f"[dev]   with {MAIN_PACKAGES} and their dependencies\n"
+          "[dev]   about 1.5 minutes and 1.2 GB on a fresh machine (less when pip has them "
+          "cached); pip's progress follows", flush=True)
+    print("[dev] 1/2 upgrading pip", flush=True)
     subprocess.run([str(PY), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
-    subprocess.run([str(PY), "-m", "pip", "install", "-q", "-e", f"{ROOT}[test]"], check=True)
+    print("[dev] 2/2 installing jaxdl[test] (editable) and its dependencies", flush=True)
+    subprocess.run([str(PY), "-m", "pip", "install", "-e", f"{ROOT}[test]"], check=True)
     STAMP.write_text(want)
+    print(f"[dev] installed in {time.monotonic() - start:.0f} s; later runs skip this step",
+          flush=True)
+
+
+def command_env() -> dict[str, str]:
+    """The environment for the commands: the checkout on PYTHONPATH and, when the project's
+    ``../shared/data`` folder exists, ``JAXDL_SOURCE_DIR`` naming it (unless already set)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if SHARED_DATA.is_dir() and not env.get("JAXDL_SOURCE_DIR"):
+        env["JAXDL_SOURCE_DIR"] = str(SHARED_DATA)
+    return env
 
 
 def main(argv: list[str]) -> int:
@@ -48,7 +74,7 @@ def main(argv: list[str]) -> int:
         return 2
     cmd, rest = argv[0], argv[1:]
     _ensure_env()
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = command_env()
     if cmd == "main":
         args = [str(PY), "-m", "experiments.digits_mlp", *rest]
     elif cmd == "run":

@@ -13,12 +13,15 @@ Measures, on the machine it runs on:
    (``to_device`` + ``device_batch`` in a jitted ``fori_loop``).
 
 The ratio is printed last. Run: ``python benchmarks/data.py [--source-dir DIR]``
-(default: the raw files are found as ``jaxdl.data.load`` finds them).
+(default: the raw files are found as ``jaxdl.data.load`` finds them; like the tests and
+``dev.py``, this script sets ``$JAXDL_SOURCE_DIR`` to this project's ``../shared/data``
+when that folder exists and the variable is not set).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -30,7 +33,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED_DATA = ROOT.parent / "shared" / "data"
+if SHARED_DATA.is_dir() and not os.environ.get("JAXDL_SOURCE_DIR"):
+    os.environ["JAXDL_SOURCE_DIR"] = str(SHARED_DATA)
 
 import jaxdl.data as jd  # noqa: E402
 
@@ -70,7 +77,7 @@ def main(argv: list[str] | None = None) -> float:
                 f"jd.load('fashion_mnist', data_dir={str(root)!r}); "
                 "print(time.perf_counter() - t)")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True, cwd=Path(__file__).resolve().parents[1])
+                             check=True, cwd=ROOT)
         print(f"load train again (fresh process, imports included): "
               f"{float(out.stdout.split()[-1]):.2f} s")
     finally:

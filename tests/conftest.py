@@ -1,8 +1,21 @@
-"""Shared test configuration: strict rank promotion, and no network access from tfds."""
+"""Shared test configuration: strict rank promotion, no network access from tfds, and the
+project's raw data files (``<repo>/../shared/data``) as ``$JAXDL_SOURCE_DIR``."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import jax
+
+# ---------------------------------------------------------------- data layer: raw files
+# This project's machines and CI keep the raw dataset files beside the checkout, in
+# ``<repo>/../shared/data`` (fashion-mnist/, movielens/, rt-polarity/). jaxdl itself never
+# guesses such a folder; the tests name it through $JAXDL_SOURCE_DIR (read-only raw files;
+# prepared data still goes to each test's data_dir), unless the variable is already set.
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+if SHARED_DATA.is_dir() and not os.environ.get("JAXDL_SOURCE_DIR"):
+    os.environ["JAXDL_SOURCE_DIR"] = str(SHARED_DATA)
 
 # Silent broadcasting bugs fail loudly in tests (as Equinox's test config does).
 jax.config.update("jax_numpy_rank_promotion", "raise")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import os
 import subprocess
 import sys
 import time
@@ -45,10 +46,10 @@ def fashion(root: Path) -> Path:
 
 @pytest.fixture
 def no_sources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Hides every raw-file location (shared/data, Debian, $JAXDL_DATA_DIR)."""
-    monkeypatch.setattr(_paths, "shared_data_dirs", lambda: [])
+    """Hides every raw-file location (Debian, $JAXDL_SOURCE_DIR, $JAXDL_DATA_DIR)."""
     monkeypatch.setattr(_paths, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian-package")
     monkeypatch.delenv(_paths.ENV_DATA_DIR, raising=False)
+    monkeypatch.delenv(_paths.ENV_SOURCE_DIR, raising=False)
     empty = tmp_path / "empty"
     empty.mkdir()
     return empty
@@ -84,24 +85,47 @@ def test_data_dir_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     assert jd.default_data_dir() == (Path.home() / "tensorflow_datasets").resolve()
 
 
-def test_shared_data_is_found_relative_to_the_package() -> None:
+def test_the_library_guesses_no_shared_data_folder(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    # shared/data is this project's layout, named by conftest.py through $JAXDL_SOURCE_DIR;
+    # without the variables only explicit arguments and the Debian folder are searched.
+    assert not hasattr(_paths, "shared_data_dirs")
+    monkeypatch.delenv(_paths.ENV_SOURCE_DIR, raising=False)
+    monkeypatch.delenv(_paths.ENV_DATA_DIR, raising=False)
+    searched = _paths.source_candidates(_builders.RtPolarity.SOURCE, source_dir=None,
+                                        data_dir=None)
+    assert searched == []
+    assert _paths.unset_variables() == ["$JAXDL_SOURCE_DIR", "$JAXDL_DATA_DIR"]
+
+
+def test_conftest_names_shared_data_as_the_source_dir() -> None:
     _need_shared("rt-polarity")
-    assert SHARED.resolve() in [p.resolve() for p in _paths.shared_data_dirs()]
+    assert os.environ[_paths.ENV_SOURCE_DIR] == str(SHARED)
+    found, _ = _paths.find_source(_builders.RtPolarity.SOURCE, source_dir=None, data_dir=None)
+    assert found == SHARED / "rt-polarity"
 
 
 def test_source_lookup_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     spec = _builders.RtPolarity.SOURCE
     explicit, env = tmp_path / "explicit", tmp_path / "env" / "rt-polarity"
-    for d in (explicit, env):
+    src_a, src_b = tmp_path / "a", tmp_path / "b"
+    for d in (explicit, env, src_b):
         d.mkdir(parents=True)
         for f in spec.files:
             (d / f).write_text("x\n")
     monkeypatch.setenv("JAXDL_DATA_DIR", str(tmp_path / "env"))
+    monkeypatch.delenv("JAXDL_SOURCE_DIR", raising=False)
     found, _ = _paths.find_source(spec, source_dir=explicit, data_dir=None)
     assert found == explicit
     found, searched = _paths.find_source(spec, source_dir=None, data_dir=None)
     assert found == env  # the env dir's conventional subfolder
-    assert any("shared/data" in why for _, why in searched) or not _paths.shared_data_dirs()
+    assert [why for _, why in searched] == ["$JAXDL_DATA_DIR", "$JAXDL_DATA_DIR"]
+    # $JAXDL_SOURCE_DIR: several folders (os.pathsep), searched before $JAXDL_DATA_DIR
+    monkeypatch.setenv("JAXDL_SOURCE_DIR", f"{src_a}{os.pathsep}{src_b}")
+    found, searched = _paths.find_source(spec, source_dir=None, data_dir=None)
+    assert found == src_b
+    assert [p for p, _ in searched[:4]] == [src_a, src_a / "rt-polarity", src_b,
+                                            src_b / "rt-polarity"]
 
 
 # ------------------------------------------------------------------ scikit-learn and networkx
@@ -280,7 +304,7 @@ def test_official_name_through_tfds_mock(tmp_path: Path) -> None:
     with tfds.testing.mock_data(num_examples=5):
         mnist = jd.load("mnist", split="train", data_dir=tmp_path)
         imdb = jd.load("imdb_reviews", split="test[:50%]", data_dir=tmp_path)
-        ml = jd.load("movielens/100k-ratings", data_dir=tmp_path)  # see _TFDS_LEGACY_MODULES
+        ml = jd.load("movielens/100k-ratings", data_dir=tmp_path)  # see _compat.LEGACY_MODULES
         ds = jd.source("mnist", split="test", data_dir=tmp_path)
         batch = ds.gather([0, 3])
     assert mnist["image"].shape == (5, 28, 28, 1) and mnist["image"].dtype == np.uint8
@@ -402,6 +426,188 @@ def test_official_copy_on_disk_is_used_when_raw_files_are_missing(
     assert data["image"].shape == (3, 28, 28, 1)
 
 
+# ------------------------------------------------------------------ reliability
+
+
+@pytest.mark.parametrize("split", ["train[150:]", "train[:0]", "train[10:10]"])
+def test_a_valid_empty_slice_gives_empty_columns(root: Path, split: str) -> None:
+    data = jd.load("iris", split=split, data_dir=root)
+    assert data["features"].shape == (0, 4) and data["features"].dtype == np.float32
+    assert data["label"].shape == (0,) and data["label"].dtype == np.int64
+    ds = jd.source("iris", split=split, data_dir=root)
+    assert len(ds) == 0 and ds.features == ("features", "label")
+    assert ds.gather([])["features"].shape == (0, 4)
+    assert list(jd.batches(ds, 4, key=0)) == [] and list(ds) == []
+
+
+def test_an_empty_text_slice_keeps_a_text_column(tmp_path: Path, no_sources: Path) -> None:
+    src = tmp_path / "rt"
+    src.mkdir()
+    (src / "rt-polarity.pos").write_bytes(b"good\n")
+    (src / "rt-polarity.neg").write_bytes(b"bad\n")
+    data = jd.load("rt_polarity", split="train[2:]", data_dir=tmp_path / "d", source_dir=src)
+    assert data["text"].shape == (0,) and data["text"].dtype.kind == "U"
+    assert data["label"].shape == (0,) and data["label"].dtype == np.int64
+
+
+def test_an_empty_official_split_gives_empty_columns() -> None:
+    import tensorflow_datasets as tfds
+
+    from jaxdl.data import _source
+
+    class Builder:  # an official builder whose split selects no examples
+        class info:  # noqa: N801
+            splits = {"train[5:]": type("Split", (), {"num_examples": 0})()}
+            features = tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(28, 28, 1)),
+                "label": tfds.features.ClassLabel(num_classes=10),
+                "text": tfds.features.Text(),
+            })
+
+    data = _source.open_official("jaxdl.data.load", "x", "train[5:]", Builder()).to_arrays()
+    assert data["image"].shape == (0, 28, 28, 1) and data["image"].dtype == np.uint8
+    assert data["label"].shape == (0,) and data["label"].dtype == np.int64
+    assert data["text"].shape == (0,) and data["text"].dtype.kind == "U"
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def _tiny_fashion(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 5), ("t10k", 3)):
+        _write_idx(directory / f"{prefix}-images-idx3-ubyte.gz",
+                   rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(directory / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+    return directory
+
+
+def test_tiny_idx_files_build_fashion_mnist(tmp_path: Path, no_sources: Path) -> None:
+    src = _tiny_fashion(tmp_path / "raw")
+    data = jd.load("fashion_mnist", split="test", data_dir=tmp_path / "d", source_dir=src)
+    assert data["image"].shape == (3, 28, 28, 1) and data["label"].tolist() == [0, 1, 2]
+
+
+def test_a_truncated_gzip_idx_file_is_named(tmp_path: Path, no_sources: Path) -> None:
+    src = _tiny_fashion(tmp_path / "raw")
+    bad = src / "t10k-images-idx3-ubyte.gz"
+    good = bad.read_bytes()
+    bad.write_bytes(good[: len(good) // 2])
+    with pytest.raises(ValueError) as err:
+        jd.load("fashion_mnist", split="test", data_dir=tmp_path / "d", source_dir=src)
+    msg = str(err.value)
+    assert msg.startswith("jaxdl.data.load: cannot prepare 'fashion_mnist'") and str(bad) in msg
+    assert "truncated" in msg
+    bad.write_bytes(good)  # nothing half-prepared is left behind: the next call builds it
+    data = jd.load("fashion_mnist", split="test", data_dir=tmp_path / "d", source_dir=src)
+    assert data["image"].shape == (3, 28, 28, 1)
+
+
+def test_an_idx_file_of_the_wrong_length_is_named(tmp_path: Path, no_sources: Path) -> None:
+    src = _tiny_fashion(tmp_path / "raw")
+    bad = src / "train-labels-idx1-ubyte.gz"
+    with gzip.open(bad, "wb") as f:
+        f.write(bytes([0, 0, 8, 1]) + (9).to_bytes(4, "big") + bytes(4))  # 9 labels promised
+    with pytest.raises(ValueError, match="should hold") as err:
+        jd.prepare("fashion_mnist", data_dir=tmp_path / "d", source_dir=src)
+    assert str(bad) in str(err.value)
+
+
+def _movielens_zip(path: Path, ratings: str) -> Path:
+    import zipfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("ml-latest-small/ratings.csv", ratings)
+        z.writestr("ml-latest-small/movies.csv",
+                   "movieId,title,genres\n1,Toy Story (1995),Animation\n")
+    return path
+
+
+def test_a_broken_csv_row_is_named_with_its_line(tmp_path: Path, no_sources: Path) -> None:
+    src = tmp_path / "raw"
+    _movielens_zip(src / "ml-latest-small.zip", "userId,movieId,rating,timestamp\n"
+                   "1,1,4.0,964982703\n1,1,four,964982703\n")
+    with pytest.raises(ValueError) as err:
+        jd.load("movielens_small", data_dir=tmp_path / "d", source_dir=src)
+    msg = str(err.value)
+    assert msg.startswith("jaxdl.data.load: cannot prepare 'movielens_small'")
+    assert str(src / "ml-latest-small.zip") in msg and "line 3" in msg and "four" in msg
+    _movielens_zip(src / "ml-latest-small.zip", "userId,movieId,rating,timestamp\n1,1,4.0\n")
+    with pytest.raises(ValueError, match="line 2"):  # a row with a field missing
+        jd.load("movielens_small", data_dir=tmp_path / "d", source_dir=src)
+
+
+def test_a_truncated_zip_is_named(tmp_path: Path, no_sources: Path) -> None:
+    src = tmp_path / "raw"
+    z = _movielens_zip(src / "ml-latest-small.zip", "userId,movieId,rating,timestamp\n")
+    z.write_bytes(z.read_bytes()[:40])
+    with pytest.raises(ValueError, match="truncated or damaged") as err:
+        jd.load("movielens_small/movies", data_dir=tmp_path / "d", source_dir=src)
+    assert str(z) in str(err.value)
+
+
+@pytest.mark.parametrize("cut", ["half", "header"])
+def test_a_truncated_prepared_file_is_named(tmp_path: Path, cut: str) -> None:
+    directory = jd.prepare("iris", data_dir=tmp_path)
+    (record_file,) = directory.glob("iris-train.array_record-*")
+    raw = record_file.read_bytes()
+    record_file.write_bytes(raw[: len(raw) // 2] if cut == "half" else raw[:100])
+    with pytest.raises(ValueError) as err:
+        jd.load("iris", data_dir=tmp_path)
+    msg = str(err.value)
+    assert msg.startswith("jaxdl.data.load: cannot read 'iris'") and str(record_file) in msg
+    assert "damaged or truncated" in msg
+    with pytest.raises(ValueError, match="damaged or truncated") as err:
+        jd.source("iris", data_dir=tmp_path).gather([0, 149])
+    assert str(record_file) in str(err.value)
+
+
+def test_a_foreign_feature_type_is_refused_before_tfds_imports_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    module_dir = tmp_path / "modules"
+    module_dir.mkdir()
+    marker = tmp_path / "imported"
+    (module_dir / "jaxdl_test_foreign_feature.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('yes')\n")
+    monkeypatch.syspath_prepend(str(module_dir))
+    directory = jd.prepare("iris", data_dir=tmp_path / "d")
+    features = json.loads((directory / "features.json").read_text())
+    features["featuresDict"]["features"]["label"]["pythonClassName"] = (
+        "jaxdl_test_foreign_feature.Feature")
+    (directory / "features.json").write_text(json.dumps(features))
+    with pytest.raises(ValueError) as err:
+        jd.load("iris", data_dir=tmp_path / "d")
+    msg = str(err.value)
+    assert msg.startswith("jaxdl.data.load: ") and str(directory / "features.json") in msg
+    assert "'jaxdl_test_foreign_feature.Feature'" in msg
+    # the same folder under an official-looking name (tfds would rebuild it from files)
+    (tmp_path / "d" / "foreign_set").mkdir()
+    directory.rename(tmp_path / "d" / "foreign_set" / "1.0.0")
+    with pytest.raises(ValueError, match="jaxdl_test_foreign_feature.Feature"):
+        jd.load("foreign_set", data_dir=tmp_path / "d")
+    assert not marker.exists()
+
+
+def test_missing_raw_files_list_every_source_variable(tmp_path: Path, no_sources: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    monkeypatch.setenv("JAXDL_SOURCE_DIR", f"{a}{os.pathsep}{b}")
+    with pytest.raises(jd.DataNotFoundError) as err:
+        jd.load("rt_polarity", data_dir=tmp_path / "d")
+    msg = str(err.value)
+    for place in (f"{a}  ($JAXDL_SOURCE_DIR)", f"{b / 'rt-polarity'}  ($JAXDL_SOURCE_DIR)",
+                  "Not set: $JAXDL_DATA_DIR"):
+        assert place in msg, place
+
+
 # ------------------------------------------------------------------ bad arguments, quiet tfds
 
 
@@ -446,3 +652,4 @@ def test_builders_drive_tfds_directly(tmp_path: Path) -> None:
                                download=False)
     assert len(by_name) == 10
     assert jd.builders.BUILDERS["fashion_mnist"] is jd.builders.FashionMnist
+

@@ -151,6 +151,20 @@ def test_bad_arguments_raise_value_errors() -> None:
         jd.batches({"a": np.float32(1.0)}, 2, key=0)
 
 
+def test_edge_values_that_are_valid() -> None:
+    # an empty dataset gives no batches; prefetch_to_device=0 means no prefetching
+    assert list(jd.batches({"x": np.zeros((0, 3))}, 4, key=0)) == []
+    assert jd.num_batches(0, 4) == 0 and len(jd.epoch_permutation(0, key=0)) == 0
+    b = next(iter(jd.batches(_data(), 8, shuffle=False, prefetch_to_device=0)))
+    assert isinstance(b["x"], np.ndarray)
+    # an int seed is the same key everywhere: device_permutation(0, ...) == key(0)
+    np.testing.assert_array_equal(np.asarray(jd.device_permutation(0, 20, 1)),
+                                  np.asarray(jd.device_permutation(jax.random.key(0), 20, 1)))
+    # a perm over the first m <= n examples: a subset of the data
+    sub = jd.device_batch(jd.to_device({"x": np.arange(10)}), jnp.arange(4), 1, 2)
+    np.testing.assert_array_equal(np.asarray(sub["x"]), [2, 3])
+
+
 def test_epoch_permutation_is_a_permutation() -> None:
     p = jd.epoch_permutation(1000, key=123, epoch=7)
     assert p.dtype == np.int64 and sorted(p.tolist()) == list(range(1000))

@@ -19,16 +19,24 @@ Feeding::
     batch = data.device_batch(on_device, perm, step, 128) # gathered inside jit
 
 jaxdl builds :data:`DATASETS` itself, without network or TensorFlow; the data directory is
-``data_dir=`` > ``$JAXDL_DATA_DIR`` > tfds's default (``~/tensorflow_datasets``).
+``data_dir=`` > ``$JAXDL_DATA_DIR`` > tfds's default (``~/tensorflow_datasets``); raw files
+come from ``source_dir=``, ``$JAXDL_SOURCE_DIR``, ``$JAXDL_DATA_DIR`` or Debian's package.
+
+Modules: ``_load`` (load/source/prepare), ``_names`` (names, configs, splits), ``_paths``
+(where files are looked for), ``_source`` (DataSource, reading prepared data), ``_decode``
+(records to columns), ``_compat`` (tfds work-arounds), ``_builders`` (jaxdl's tfds
+builders), ``_iterators``, ``_split``, ``_preprocess``, ``_text``, ``_checks``.
 """
 
 from jaxdl.data._iterators import (
     BatchIterator, batches, device_batch, device_permutation, epoch_permutation, num_batches,
     num_examples, prefetch_to_device, to_device,
 )
-from jaxdl.data._load import DATASETS, DataSource, load, prepare, source
+from jaxdl.data._load import load, prepare, source
+from jaxdl.data._names import DATASETS
 from jaxdl.data._paths import ENV_DATA_DIR, DataNotFoundError, default_data_dir
 from jaxdl.data._preprocess import channel_mean_std, one_hot, scale_to_unit, standardize
+from jaxdl.data._source import DataSource
 from jaxdl.data._split import Splits, split_indices, train_val_test_split
 from jaxdl.data._text import PAD, PAD_ID, UNK, UNK_ID, Vocabulary, build_vocabulary
 

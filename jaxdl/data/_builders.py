@@ -26,6 +26,7 @@ import io
 import logging
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -228,8 +229,11 @@ def read_idx(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:  # a truncated or damaged .gz
+        raise ValueError(f"read_idx: {path} is truncated or not a valid gzip file ({e})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise ValueError(f"read_idx: {path} is not a uint8 idx file (header {data[:4]!r})")
     ndim = data[3]
@@ -255,7 +259,7 @@ class FashionMnist(_JaxdlBuilder, skip_registration=True):
         files=tuple(_FASHION_FILES),
         hint=(
             "Put the four idx files (from https://github.com/zalandoresearch/fashion-mnist) in a "
-            "directory and pass source_dir= or set $JAXDL_DATA_DIR, or install Debian's package "
+            "directory and pass source_dir= or set $JAXDL_SOURCE_DIR, or install Debian's package "
             "dataset-fashion-mnist (apt install dataset-fashion-mnist), or pass download=True to "
             "fetch them through tfds."
         ),
@@ -332,7 +336,7 @@ class MovielensSmall(_JaxdlBuilder, skip_registration=True):
         files=("ml-latest-small.zip",),
         hint=(
             "Download ml-latest-small.zip from https://grouplens.org/datasets/movielens/ into a "
-            "directory and pass source_dir= or set $JAXDL_DATA_DIR (it may sit in a "
+            "directory and pass source_dir= or set $JAXDL_SOURCE_DIR (it may sit in a "
             "'movielens/' subfolder), or pass download=True to fetch it through tfds."
         ),
     )
@@ -369,26 +373,43 @@ class MovielensSmall(_JaxdlBuilder, skip_registration=True):
         return {"train": self._generate_examples(path)}
 
     @staticmethod
-    def _read_csv(archive: zipfile.ZipFile, member: str) -> list[dict[str, str]]:
-        name = next((n for n in archive.namelist() if n.endswith("/" + member) or n == member),
-                    None)
-        if name is None:
-            raise ValueError(f"MovielensSmall: {member} not found in {archive.filename}")
-        with archive.open(name) as f:
-            return list(csv.DictReader(io.TextIOWrapper(f, encoding="utf-8", newline="")))
+    def _read_csv(path: Path, member: str) -> tuple[str, list[tuple[int, dict[str, str]]]]:
+        """``(where, [(line number, row), ...])`` for ``member`` of the zip file ``path``."""
+        try:
+            with zipfile.ZipFile(path) as archive:
+                name = next((n for n in archive.namelist()
+                             if n.endswith("/" + member) or n == member), None)
+                if name is None:
+                    raise ValueError(f"MovielensSmall: {member} not found in {path}")
+                where = f"{path} (member {name})"
+                with archive.open(name) as f:
+                    reader = csv.DictReader(io.TextIOWrapper(f, encoding="utf-8", newline=""))
+                    return where, [(reader.line_num, row) for row in reader]
+        except (zipfile.BadZipFile, EOFError, zlib.error, UnicodeDecodeError, csv.Error) as e:
+            raise ValueError(f"MovielensSmall: {path} is truncated or damaged "
+                             f"({type(e).__name__}: {e})") from None
 
     def _generate_examples(self, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-        member = "movies.csv" if self.builder_config.name == "movies" else "ratings.csv"
-        with zipfile.ZipFile(path) as archive:
-            rows = self._read_csv(archive, member)
-        if self.builder_config.name == "movies":
-            for i, m in enumerate(sorted(rows, key=lambda m: int(m["movieId"]))):
-                yield i, {"movie_id": int(m["movieId"]), "title": m["title"],
-                          "genres": m["genres"]}
-            return
-        for i, r in enumerate(rows):
-            yield i, {"user_id": int(r["userId"]), "movie_id": int(r["movieId"]),
-                      "rating": float(r["rating"]), "timestamp": int(r["timestamp"])}
+        movies = self.builder_config.name == "movies"
+        where, rows = self._read_csv(path, "movies.csv" if movies else "ratings.csv")
+        examples = []
+        for line, r in rows:
+            try:
+                if None in r or None in r.values():  # too many or too few fields
+                    raise ValueError("wrong number of fields")
+                if movies:
+                    examples.append({"movie_id": int(r["movieId"]), "title": r["title"],
+                                     "genres": r["genres"]})
+                else:
+                    examples.append({"user_id": int(r["userId"]), "movie_id": int(r["movieId"]),
+                                     "rating": float(r["rating"]),
+                                     "timestamp": int(r["timestamp"])})
+            except (KeyError, ValueError) as e:
+                raise ValueError(f"MovielensSmall: {where}, line {line}: cannot read the row "
+                                 f"{r!r} ({type(e).__name__}: {e})") from None
+        if movies:
+            examples.sort(key=lambda m: m["movie_id"])
+        yield from enumerate(examples)
 
 
 # --------------------------------------------------------------------------- rt-polarity
@@ -410,7 +431,7 @@ class RtPolarity(_JaxdlBuilder, skip_registration=True):
         hint=(
             "Get rt-polarity.pos and rt-polarity.neg (sentence polarity dataset v1.0, "
             "https://www.cs.cornell.edu/people/pabo/movie-review-data/) into a directory and "
-            "pass source_dir= or set $JAXDL_DATA_DIR (it may sit in an 'rt-polarity/' "
+            "pass source_dir= or set $JAXDL_SOURCE_DIR (it may sit in an 'rt-polarity/' "
             "subfolder), or pass download=True to fetch the archive through tfds."
         ),
     )
@@ -434,13 +455,17 @@ class RtPolarity(_JaxdlBuilder, skip_registration=True):
         else:
             archive = Path(dl_manager.download(_RT_POLARITY_URL))
             lines = {}
-            with tarfile.open(archive) as tar:
-                for member in tar.getmembers():
-                    for s in ("pos", "neg"):
-                        if member.name.endswith(f"rt-polarity.{s}"):
-                            f = tar.extractfile(member)
-                            if f is not None:
-                                lines[s] = f.read()
+            try:
+                with tarfile.open(archive) as tar:
+                    for member in tar.getmembers():
+                        for s in ("pos", "neg"):
+                            if member.name.endswith(f"rt-polarity.{s}"):
+                                f = tar.extractfile(member)
+                                if f is not None:
+                                    lines[s] = f.read()
+            except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+                raise ValueError(f"RtPolarity: {archive} is truncated or damaged "
+                                 f"({type(e).__name__}: {e})") from None
             if set(lines) != {"pos", "neg"}:
                 raise ValueError(f"RtPolarity: {archive} lacks rt-polarity.pos/.neg")
         return {"train": self._generate_examples(lines)}

@@ -1,13 +1,103 @@
-"""Small argument checks shared by the data modules."""
+"""Argument checks shared by the data modules, on top of :mod:`jaxdl._checks`.
+
+Every check raises ``TypeError`` (wrong kind of value) or ``ValueError`` (right kind, wrong
+value) whose message starts with the public function's name (``jaxdl.data.batches: ...``),
+names the argument and shows the value received.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from jaxdl._checks import check_bool, check_float, check_int, check_option, did_you_mean
+
+__all__ = [
+    "check_bool", "check_float", "check_int", "check_option", "did_you_mean",
+    "check_count", "check_path", "check_columns", "check_numeric_array", "check_float_dtype",
+    "check_axis_in", "is_int",
+]
 
 
 def is_int(value: Any, *, min_value: int) -> bool:
     """True for a Python/NumPy integer (not a bool) that is ``>= min_value``."""
     return (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
             and value >= min_value)
+
+
+def check_count(fn: str, arg: str, value: Any, *, min_value: int = 0,
+                allow_none: bool = False, what: str = "an int") -> int | None:
+    """An integer ``>= min_value`` (a bool or float is a ``TypeError``); returns it as ``int``.
+
+    The messages read ``"{fn}: {arg} must be {what} >= {min_value}, got {value!r}"``.
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        none = " or None" if allow_none else ""
+        raise TypeError(f"{fn}: {arg} must be {what} >= {min_value}{none}, got {value!r} "
+                        f"({type(value).__name__})")
+    if value < min_value:
+        raise ValueError(f"{fn}: {arg} must be {what} >= {min_value}, got {value!r}")
+    return int(value)
+
+
+def check_path(fn: str, arg: str, value: Any) -> str | os.PathLike[str] | None:
+    """None, a string or an ``os.PathLike`` (a ``pathlib.Path``); an empty string is refused."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{fn}: {arg} must be a path (str or pathlib.Path) or None, got "
+                        f"{value!r} ({type(value).__name__})")
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(f"{fn}: {arg} must be a non-empty path, got {value!r}")
+    return value
+
+
+def check_columns(fn: str, arrays: Any, *, arg: str = "arrays") -> Mapping[str, Any]:
+    """A mapping of columns (a dict of arrays); anything else is a ``TypeError``."""
+    if not isinstance(arrays, Mapping):
+        raise TypeError(
+            f"{fn}: {arg} must be a dict of columns {{name: array (n, ...)}}, got "
+            f"{type(arrays).__name__}" + (f" of shape {np.shape(arrays)}"
+                                          if isinstance(arrays, np.ndarray) else "")
+        )
+    return arrays
+
+
+def check_numeric_array(fn: str, arg: str, value: Any, *, kinds: str = "biuf") -> np.ndarray:
+    """``np.asarray(value)``, refusing text, objects and other non-numeric dtypes."""
+    try:
+        x = np.asarray(value)
+    except (TypeError, ValueError) as e:  # ragged nested lists, and the like
+        raise TypeError(f"{fn}: {arg} must be a numeric array, got {type(value).__name__} "
+                        f"({str(e).splitlines()[0]})") from None
+    if x.dtype.kind not in kinds:
+        shown = repr(value) if x.size <= 4 else f"an array of shape {x.shape}"
+        raise TypeError(f"{fn}: {arg} must be a numeric array, got {shown} of dtype {x.dtype}")
+    return x
+
+
+def check_float_dtype(fn: str, arg: str, value: Any) -> np.dtype:
+    """A floating NumPy dtype (``np.float32``, ``"float64"``, ...)."""
+    try:
+        dtype = np.dtype(value)
+    except TypeError:
+        raise TypeError(f"{fn}: {arg} must be a NumPy float dtype such as np.float32, got "
+                        f"{value!r}") from None
+    if dtype.kind != "f":
+        raise TypeError(f"{fn}: {arg} must be a float dtype such as np.float32, got {value!r} "
+                        f"({dtype})")
+    return dtype
+
+
+def check_axis_in(fn: str, arg: str, value: Any, ndim: int) -> int:
+    """An axis of an array of rank ``ndim`` (negative counts from the end); returns it >= 0."""
+    axis = check_int(fn, arg, value)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{fn}: {arg} must lie in [-{ndim}, {ndim}) for an array of rank "
+                         f"{ndim}, got {axis}")
+    return axis % ndim

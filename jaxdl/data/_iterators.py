@@ -24,7 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl.data._checks import is_int
+from jaxdl._checks import as_key, is_concrete
+from jaxdl.data._checks import check_bool, check_columns, check_count
 
 Arrays = Mapping[str, Any]
 KeyLike = int | jax.Array | np.ndarray
@@ -44,10 +45,13 @@ def num_examples(arrays: Arrays, *, fn: str = "jaxdl.data.num_examples") -> int:
       ``n``.
 
     Raises:
+      TypeError: not a dict.
       ValueError: no columns, a scalar column, or columns of different lengths.
     """
-    if not isinstance(arrays, Mapping) or not arrays:
-        raise ValueError(f"{fn}: expected a non-empty dict of arrays, got {type(arrays).__name__}")
+    check_columns(fn, arrays)
+    if not arrays:
+        raise ValueError(f"{fn}: expected a non-empty dict of arrays, got an empty "
+                         f"{type(arrays).__name__}")
     lengths = {}
     for k, v in arrays.items():
         shape = np.shape(v)
@@ -60,17 +64,22 @@ def num_examples(arrays: Arrays, *, fn: str = "jaxdl.data.num_examples") -> int:
 
 
 def num_batches(num_examples: int, batch_size: int, *, drop_remainder: bool = False) -> int:
-    """Batches per epoch: ``n // batch_size`` with ``drop_remainder``, else ``ceil(n / b)``."""
-    _check_batch_size("jaxdl.data.num_batches", batch_size)
-    if drop_remainder:
-        return num_examples // batch_size
-    return math.ceil(num_examples / batch_size)
+    """Batches per epoch: ``n // batch_size`` with ``drop_remainder``, else ``ceil(n / b)``.
+
+    Example:
+      >>> num_batches(10, 4), num_batches(10, 4, drop_remainder=True)
+      (3, 2)
+    """
+    fn = "jaxdl.data.num_batches"
+    n = check_count(fn, "num_examples", num_examples, min_value=0)
+    batch_size = _check_batch_size(fn, batch_size)
+    if check_bool(fn, "drop_remainder", drop_remainder):
+        return n // batch_size
+    return math.ceil(n / batch_size)
 
 
 def _check_batch_size(fn: str, batch_size: Any) -> int:
-    if not is_int(batch_size, min_value=1):
-        raise ValueError(f"{fn}: batch_size must be an int >= 1, got {batch_size!r}")
-    return int(batch_size)
+    return check_count(fn, "batch_size", batch_size, min_value=1)
 
 
 def _seed_words(fn: str, key: KeyLike) -> list[int]:
@@ -79,14 +88,18 @@ def _seed_words(fn: str, key: KeyLike) -> list[int]:
         if key < 0:
             raise ValueError(f"{fn}: an int key must be >= 0, got {key}")
         return [int(key) & 0xFFFFFFFF, int(key) >> 32]
-    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+    if not isinstance(key, (jax.Array, np.ndarray)):
+        raise TypeError(f"{fn}: key must be an int seed (>= 0) or a JAX PRNG key, got {key!r} "
+                        f"({type(key).__name__})")
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         key = jax.random.key_data(key)
     words = np.asarray(key)
-    if words.dtype.kind not in "ui" or words.ndim != 1:
-        raise ValueError(
-            f"{fn}: key must be an int seed or a JAX PRNG key, got {type(key).__name__} "
-            f"of dtype {words.dtype} and shape {words.shape}"
-        )
+    if words.dtype.kind not in "ui":
+        raise TypeError(f"{fn}: key must be an int seed or a JAX PRNG key, got an array of "
+                        f"dtype {words.dtype}")
+    if words.ndim != 1:
+        raise ValueError(f"{fn}: key must be a single PRNG key (key data of shape (2,)), got "
+                         f"key data of shape {words.shape}")
     return [int(w) & 0xFFFFFFFF for w in words]
 
 
@@ -111,16 +124,37 @@ def epoch_permutation(num_examples: int, *, key: KeyLike, epoch: int = 0) -> np.
       >>> epoch_permutation(5, key=0, epoch=1)
       array([1, 3, 4, 2, 0])
     """
-    fn = "jaxdl.data.epoch_permutation"
-    if not is_int(epoch, min_value=0):
-        raise ValueError(f"{fn}: epoch must be an int >= 0, got {epoch!r}")
-    rng = np.random.default_rng([*_seed_words(fn, key), int(epoch)])
-    return rng.permutation(int(num_examples))
+    return _epoch_permutation("jaxdl.data.epoch_permutation", num_examples, key, epoch)
+
+
+def _epoch_permutation(fn: str, num_examples: Any, key: Any, epoch: Any) -> np.ndarray:
+    n = check_count(fn, "num_examples", num_examples, min_value=0)
+    epoch = check_count(fn, "epoch", epoch, min_value=0)
+    rng = np.random.default_rng([*_seed_words(fn, key), epoch])
+    return rng.permutation(n)
 
 
 def _is_source(data: Any) -> bool:
     return not isinstance(data, Mapping) and hasattr(data, "__len__") and (
         hasattr(data, "gather") or hasattr(data, "__getitems__") or hasattr(data, "__getitem__"))
+
+
+def _check_data(fn: str, data: Any) -> int:
+    """The number of examples of ``data``: a dict of columns or a random-access source."""
+    if isinstance(data, Mapping):
+        return num_examples(data, fn=fn)
+    what = "a dict of columns {name: array (n, ...)} or a data source of example dicts"
+    if isinstance(data, (str, bytes, np.ndarray, jax.Array)) or not _is_source(data):
+        shape = f" of shape {np.shape(data)}" if hasattr(data, "shape") else ""
+        hint = "; wrap an array as {'x': array}" if shape else ""
+        raise TypeError(f"{fn}: data must be {what}, got {type(data).__name__}{shape}{hint}")
+    n = len(data)
+    if n and not hasattr(data, "gather"):
+        first = data[0]
+        if not isinstance(first, Mapping):
+            raise TypeError(f"{fn}: data must be {what}; got a {type(data).__name__} whose "
+                            f"first example is {type(first).__name__} {first!r:.60}, not a dict")
+    return n
 
 
 def _gather_source(data: Any, idx: np.ndarray) -> dict[str, np.ndarray]:
@@ -227,22 +261,25 @@ def batches(
     """
     fn = "jaxdl.data.batches"
     batch_size = _check_batch_size(fn, batch_size)
-    if _is_source(data):
-        n = len(data)
+    n = _check_data(fn, data)
+    drop_remainder = check_bool(fn, "drop_remainder", drop_remainder)
+    if isinstance(prefetch_to_device, (bool, np.bool_)):
+        size = 2 if prefetch_to_device else 0
     else:
-        n = num_examples(data, fn=fn)
-    if shuffle:
+        size = check_count(fn, "prefetch_to_device", prefetch_to_device, min_value=0,
+                           what="True, False or an int")
+    if check_bool(fn, "shuffle", shuffle):
         if key is None:
             raise ValueError(
                 f"{fn}: shuffle=True needs key= (an int seed or a JAX PRNG key); "
                 "pass shuffle=False for the stored order"
             )
-        order = epoch_permutation(n, key=key, epoch=epoch)
+        order = _epoch_permutation(fn, n, key, epoch)
     else:
+        check_count(fn, "epoch", epoch, min_value=0)
         order = None
     it: Iterator[dict[str, Any]] = BatchIterator(data, order, n, batch_size, drop_remainder)
-    if prefetch_to_device:
-        size = 2 if prefetch_to_device is True else int(prefetch_to_device)
+    if size:
         it = _Prefetch(it, size, device, fn)
     return it
 
@@ -251,8 +288,6 @@ class _Prefetch:
     """Keeps ``size`` batches in flight on the device (``device_put`` is asynchronous)."""
 
     def __init__(self, it: Iterator[Mapping[str, Any]], size: int, device: Any, fn: str) -> None:
-        if size < 1:
-            raise ValueError(f"{fn}: prefetch size must be >= 1, got {size}")
         self._it = it
         self._size = size
         self._device = device
@@ -265,6 +300,9 @@ class _Prefetch:
                 batch = next(self._it)
             except StopIteration:
                 return
+            if not isinstance(batch, Mapping):
+                raise TypeError(f"{self._fn}: the iterator must yield dicts of columns, got "
+                                f"{type(batch).__name__}")
             _check_numeric(self._fn, batch)
             self._queue.append(jax.device_put(dict(batch), self._device))
 
@@ -303,13 +341,26 @@ def prefetch_to_device(
       An iterator of ``{column: jax.Array (batch, ...)}``.
 
     Raises:
+      TypeError: ``iterator`` is not iterable, or yields something else than dicts;
+        ``size`` is not an int.
       ValueError: ``size < 1``; a text (string) column, which cannot live on a device.
     """
-    return _Prefetch(iter(iterator), int(size), device, "jaxdl.data.prefetch_to_device")
+    fn = "jaxdl.data.prefetch_to_device"
+    size = check_count(fn, "size", size, min_value=1)
+    if isinstance(iterator, Mapping):
+        raise TypeError(f"{fn}: iterator must yield batches (dicts of columns), got a "
+                        f"{type(iterator).__name__} itself; pass batches(data, ...) instead")
+    try:
+        it = iter(iterator)
+    except TypeError:
+        raise TypeError(f"{fn}: iterator must be an iterable of batches (dicts of columns), "
+                        f"got {iterator!r:.60} ({type(iterator).__name__})") from None
+    return _Prefetch(it, size, device, fn)
 
 
 def _check_numeric(fn: str, arrays: Mapping[str, Any]) -> None:
-    bad = [k for k, v in arrays.items() if np.asarray(v).dtype.kind in "USO"]
+    bad = [k for k, v in arrays.items()
+           if not isinstance(v, jax.Array) and np.asarray(v).dtype.kind in "USO"]
     if bad:
         raise ValueError(
             f"{fn}: columns {bad} hold text or objects, which cannot be placed on a device; "
@@ -335,6 +386,7 @@ def to_device(
       ``{column: jax.Array (n, ...)}``.
 
     Raises:
+      TypeError: ``arrays`` is not a dict.
       ValueError: mismatched lengths, or a text column.
     """
     fn = "jaxdl.data.to_device"
@@ -344,18 +396,44 @@ def to_device(
                            for k, v in arrays.items()}, device)
 
 
-def device_permutation(key: jax.Array, num_examples: int, epoch: int | jax.Array = 0) -> jax.Array:
+def device_permutation(key: jax.Array | int, num_examples: int,
+                       epoch: int | jax.Array = 0) -> jax.Array:
     """A fresh permutation per epoch, computed on the device (usable inside ``jit``).
 
     Args:
-      key: a JAX PRNG key.
-      num_examples: ``n`` (static).
-      epoch: the epoch number (may be traced).
+      key: a JAX PRNG key (``jax.random.key(0)`` or ``jax.random.PRNGKey(0)``) or an int
+        seed.
+      num_examples: ``n`` (a static Python int).
+      epoch: the epoch number, >= 0 (an int, or an integer array that may be traced).
 
     Returns:
       int32 array of shape ``(n,)``: ``jax.random.permutation(fold_in(key, epoch), n)``.
+
+    Raises:
+      TypeError: a key that is neither a PRNG key nor an int; a non-integer ``n`` or
+        ``epoch``.
+      ValueError: a negative ``n`` or (concrete) ``epoch``.
     """
-    return jax.random.permutation(jax.random.fold_in(key, epoch), num_examples)
+    fn = "jaxdl.data.device_permutation"
+    if isinstance(key, bool) or not isinstance(key, (int, np.integer, jax.Array, np.ndarray)):
+        raise TypeError(f"{fn}: key must be a PRNG key (jax.random.key(seed)) or an int seed, "
+                        f"got {key!r:.60} ({type(key).__name__})")
+    key = as_key(fn, key)
+    n = check_count(fn, "num_examples", num_examples, min_value=0, what="a static int")
+    _check_int_or_traced(fn, "epoch", epoch, min_value=0)
+    return jax.random.permutation(jax.random.fold_in(key, epoch), n)
+
+
+def _check_int_or_traced(fn: str, arg: str, value: Any, *, min_value: int) -> None:
+    """An int ``>= min_value``, or an integer scalar array (checked only when concrete)."""
+    if isinstance(value, (jax.Array, np.ndarray)):
+        if value.ndim != 0 or not jnp.issubdtype(value.dtype, jnp.integer):
+            raise TypeError(f"{fn}: {arg} must be an int or an integer scalar array, got an "
+                            f"array of shape {value.shape} and dtype {value.dtype}")
+        if is_concrete(value) and int(value) < min_value:
+            raise ValueError(f"{fn}: {arg} must be >= {min_value}, got {int(value)}")
+        return
+    check_count(fn, arg, value, min_value=min_value)
 
 
 def device_batch(
@@ -368,17 +446,26 @@ def device_batch(
 
     The batch holds examples ``perm[step * batch_size : (step + 1) * batch_size]``.
     Shapes are static, so only full batches exist: use ``step`` in
-    ``range(len(perm) // batch_size)`` (the remainder is dropped; a larger ``step``
-    would be clamped by ``lax.dynamic_slice`` to the last full batch).
+    ``range(len(perm) // batch_size)`` (the remainder is dropped). A concrete ``step``
+    outside that range raises ``ValueError``; a traced one cannot be checked, and
+    ``lax.dynamic_slice`` clamps it to the last full batch.
 
     Args:
       arrays: ``{column: jax.Array (n, ...)}`` from :func:`to_device`.
-      perm: int array ``(n,)``, e.g. :func:`device_permutation` (or ``jnp.arange(n)``).
-      step: the batch number within the epoch (may be traced).
+      perm: integer array ``(m,)`` with ``m <= n``, e.g. :func:`device_permutation` (or
+        ``jnp.arange(n)``).
+      step: the batch number within the epoch (an int, or an integer array that may be
+        traced).
       batch_size: examples per batch (a static Python int).
 
     Returns:
       ``{column: jax.Array (batch_size, ...)}``.
+
+    Raises:
+      TypeError: ``arrays`` not a dict, ``perm`` not an integer array, a non-integer
+        ``step`` or ``batch_size``.
+      ValueError: columns of different lengths, ``perm`` not 1-D or longer than the
+        columns, ``batch_size`` < 1 or larger than ``perm``, a concrete ``step`` out of range.
 
     Example:
       A whole epoch as one compiled loop (``train_step`` is any pure step function)::
@@ -401,15 +488,26 @@ def device_batch(
           for epoch in range(10):
               params, opt_state = train_epoch(params, opt_state, key, epoch)
     """
-    if not is_int(batch_size, min_value=1):
-        raise ValueError(
-            f"jaxdl.data.device_batch: batch_size must be a static int >= 1, got {batch_size!r}"
-        )
+    fn = "jaxdl.data.device_batch"
+    n = num_examples(arrays, fn=fn)
+    if not (hasattr(perm, "shape") and hasattr(perm, "dtype")) \
+            or not jnp.issubdtype(perm.dtype, jnp.integer):
+        raise TypeError(f"{fn}: perm must be an integer array (n,), e.g. from "
+                        f"device_permutation, got {type(perm).__name__} "
+                        f"{getattr(perm, 'dtype', '')}".rstrip())
+    if perm.ndim != 1 or perm.shape[0] > n:
+        raise ValueError(f"{fn}: perm must have shape (m,) with m <= {n} (the columns' length), "
+                         f"got shape {perm.shape}")
+    batch_size = check_count(fn, "batch_size", batch_size, min_value=1, what="a static int")
     if perm.shape[0] < batch_size:
         raise ValueError(
-            f"jaxdl.data.device_batch: batch_size ({batch_size}) exceeds the number of "
-            f"examples ({perm.shape[0]})"
+            f"{fn}: batch_size ({batch_size}) exceeds the number of examples ({perm.shape[0]})"
         )
+    steps = perm.shape[0] // batch_size
+    _check_int_or_traced(fn, "step", step, min_value=0)
+    if is_concrete(step) and int(step) >= steps:
+        raise ValueError(f"{fn}: step must lie in [0, {steps}) (full batches of {batch_size} "
+                         f"in {perm.shape[0]} examples), got {int(step)}")
     start = jnp.asarray(step, dtype=perm.dtype) * batch_size
     idx = jax.lax.dynamic_slice_in_dim(perm, start, int(batch_size))
     return {k: jnp.take(v, idx, axis=0) for k, v in arrays.items()}

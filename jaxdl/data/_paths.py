@@ -9,10 +9,12 @@ Two kinds of directory are involved:
   under ``<data_dir>/<name>[/<config>]/<version>/`` as tfds always does.
 * the **source directories**, searched in order for the raw files that jaxdl's builders
   read (Fashion-MNIST idx files, ``ml-latest-small.zip``, ``rt-polarity.pos/.neg``):
-  the ``source_dir`` argument, the data directory, ``JAXDL_DATA_DIR``, the Debian package
-  folder (Fashion-MNIST only), and a ``shared/data`` folder beside or above the checkout
-  that holds this package. Each directory is tried as is and with the dataset's usual
-  subfolder (``fashion-mnist/``, ``movielens/``, ``rt-polarity/``).
+  the ``source_dir`` argument, the ``data_dir`` argument, each folder in the environment
+  variable ``JAXDL_SOURCE_DIR`` (several separated by ``os.pathsep``), ``JAXDL_DATA_DIR``,
+  and the Debian package folder (Fashion-MNIST only). Each directory is tried as is and
+  with the dataset's usual subfolder (``fashion-mnist/``, ``movielens/``,
+  ``rt-polarity/``). Nothing else is searched: no folder is guessed from where the
+  package is installed.
 """
 
 from __future__ import annotations
@@ -22,8 +24,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from jaxdl.data._checks import check_path
+
 ENV_DATA_DIR = "JAXDL_DATA_DIR"
 """Environment variable naming the data directory (and a source directory)."""
+
+ENV_SOURCE_DIR = "JAXDL_SOURCE_DIR"
+"""Environment variable naming folders of raw source files (``os.pathsep``-separated),
+read-only ones included; prepared data is never written there."""
 
 JAXDL_SUBDIR = "jaxdl"
 """Subdirectory of the data directory that holds the datasets jaxdl builds itself."""
@@ -43,7 +51,7 @@ class SourceFiles(NamedTuple):
     """The raw files one of jaxdl's builders reads.
 
     Attributes:
-      subdir: the conventional folder name (as in ``shared/data``), e.g. ``"fashion-mnist"``.
+      subdir: the conventional subfolder name, e.g. ``"fashion-mnist"``.
       files: file names that must all be present in one directory.
       hint: how to obtain the files, for error messages.
     """
@@ -61,7 +69,11 @@ def default_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
 
     Returns:
       The absolute directory path (it need not exist yet).
+
+    Raises:
+      TypeError: ``data_dir`` is not a path.
     """
+    check_path("jaxdl.data.default_data_dir", "data_dir", data_dir)
     if data_dir is not None:
         return Path(data_dir).expanduser().resolve()
     env = os.environ.get(ENV_DATA_DIR)
@@ -73,23 +85,9 @@ def default_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
     return (Path.home() / "tensorflow_datasets").resolve()
 
 
-def shared_data_dirs() -> list[Path]:
-    """``shared/data`` folders beside or above the checkout holding this package.
-
-    A project checkout at ``<root>/main`` with ``<root>/shared/data`` beside it (as on this
-    project's machines and CI) finds ``<root>/shared/data``. Nothing is hard-coded: the
-    ancestors of this file are searched.
-
-    Returns:
-      Existing directories, nearest first.
-    """
-    package_root = Path(__file__).resolve().parents[2]  # the folder holding ``jaxdl/``
-    found = []
-    for ancestor in [package_root, *package_root.parents]:
-        candidate = ancestor / "shared" / "data"
-        if candidate.is_dir():
-            found.append(candidate)
-    return found
+def _env_dirs(var: str) -> list[Path]:
+    value = os.environ.get(var, "")
+    return [Path(p).expanduser() for p in value.split(os.pathsep) if p.strip()]
 
 
 def source_candidates(
@@ -113,18 +111,20 @@ def source_candidates(
         bases.append((Path(source_dir).expanduser(), "source_dir argument"))
     if data_dir is not None:
         bases.append((Path(data_dir).expanduser(), "data_dir argument"))
-    env = os.environ.get(ENV_DATA_DIR)
-    if env:
-        bases.append((Path(env).expanduser(), f"${ENV_DATA_DIR}"))
+    bases += [(d, f"${ENV_SOURCE_DIR}") for d in _env_dirs(ENV_SOURCE_DIR)]
+    bases += [(d, f"${ENV_DATA_DIR}") for d in _env_dirs(ENV_DATA_DIR)]
     out: list[tuple[Path, str]] = []
     for base, why in bases:
         out.append((base, why))
         out.append((base / spec.subdir, why))
     if spec.subdir == "fashion-mnist":
         out.append((DEBIAN_FASHION_MNIST, "Debian package dataset-fashion-mnist"))
-    for shared in shared_data_dirs():
-        out.append((shared / spec.subdir, "shared/data beside the checkout"))
     return out
+
+
+def unset_variables() -> list[str]:
+    """The source-directory environment variables that are not set (for messages)."""
+    return [f"${v}" for v in (ENV_SOURCE_DIR, ENV_DATA_DIR) if not _env_dirs(v)]
 
 
 def find_source(

@@ -10,7 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from jaxdl.data._checks import is_int
+from jaxdl.data._checks import (
+    check_axis_in, check_count, check_float, check_float_dtype, check_int, check_numeric_array,
+)
+
+
+def _show(x: np.ndarray) -> str:
+    return repr(x) if x.size <= 6 else f"an array of shape {x.shape}"
 
 
 def one_hot(labels: Any, num_classes: int, *, dtype: Any = np.float32) -> np.ndarray:
@@ -25,6 +31,7 @@ def one_hot(labels: Any, num_classes: int, *, dtype: Any = np.float32) -> np.nda
       Array of shape ``(..., k)``: 1 at each label's position, 0 elsewhere.
 
     Raises:
+      TypeError: a non-integer ``num_classes``; a ``dtype`` that is not a NumPy dtype.
       ValueError: non-integer labels, or a label outside ``[0, num_classes)``.
 
     Example:
@@ -35,9 +42,16 @@ def one_hot(labels: Any, num_classes: int, *, dtype: Any = np.float32) -> np.nda
     fn = "jaxdl.data.one_hot"
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":
-        raise ValueError(f"{fn}: labels must be integers, got dtype {labels.dtype}")
-    if not is_int(num_classes, min_value=1):
-        raise ValueError(f"{fn}: num_classes must be an int >= 1, got {num_classes!r}")
+        raise ValueError(f"{fn}: labels must be integers, got {_show(labels)} of dtype "
+                         f"{labels.dtype}")
+    num_classes = check_count(fn, "num_classes", num_classes, min_value=1)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{fn}: dtype must be a NumPy dtype such as np.float32, got "
+                        f"{dtype!r}") from None
+    if dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: dtype must be a numeric dtype, got {dtype!r}")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(
             f"{fn}: labels must lie in [0, {num_classes}), got min {labels.min()}, "
@@ -67,22 +81,30 @@ def scale_to_unit(
       Array of ``x``'s shape and ``dtype``.
 
     Raises:
-      ValueError: ``high <= low``.
+      TypeError: a non-numeric ``x``, ``low`` or ``high``; a non-float ``dtype``.
+      ValueError: ``high <= low``; a bound that is not finite; an empty ``x`` without
+        both bounds.
 
     Example:
       >>> scale_to_unit(np.array([0, 51, 255], np.uint8))
       array([0. , 0.2, 1. ], dtype=float32)
     """
-    x = np.asarray(x)
+    fn = "jaxdl.data.scale_to_unit"
+    x = check_numeric_array(fn, "x", x, kinds="iuf")
+    low = check_float(fn, "low", low, allow_none=True, allow_traced=False)
+    high = check_float(fn, "high", high, allow_none=True, allow_traced=False)
+    dtype = check_float_dtype(fn, "dtype", dtype)
     if x.dtype.kind in "iu":
         info = np.iinfo(x.dtype)
         low = float(info.min) if low is None else low
         high = float(info.max) if high is None else high
+    elif x.size == 0 and (low is None or high is None):
+        raise ValueError(f"{fn}: x is empty (shape {x.shape}); pass both low= and high=")
     else:
         low = float(x.min()) if low is None else low
         high = float(x.max()) if high is None else high
     if not high > low:
-        raise ValueError(f"jaxdl.data.scale_to_unit: need high > low, got low={low}, high={high}")
+        raise ValueError(f"{fn}: need high > low, got low={low}, high={high}")
     out = x.astype(dtype)
     out -= np.asarray(low, dtype=out.dtype)
     out /= np.asarray(high - low, dtype=out.dtype)
@@ -106,19 +128,26 @@ def channel_mean_std(
       ``(mean, std)``, float32 arrays of shape ``(channels,)`` (``()`` if
       ``channel_axis`` is None).
 
+    Raises:
+      TypeError: a non-numeric ``x``; a non-integer ``channel_axis`` or ``chunk``.
+      ValueError: no examples; ``channel_axis`` out of range or the example axis 0;
+        ``chunk < 1``.
+
     Example:
       >>> mean, std = channel_mean_std(np.array([[[0.0, 10.0]], [[2.0, 30.0]]]))
       >>> mean.tolist(), std.tolist()
       ([1.0, 20.0], [1.0, 10.0])
     """
-    x = np.asarray(x)
+    fn = "jaxdl.data.channel_mean_std"
+    x = check_numeric_array(fn, "x", x)
+    chunk = check_count(fn, "chunk", chunk, min_value=1)
     if x.ndim < 1 or x.shape[0] == 0:
-        raise ValueError(f"jaxdl.data.channel_mean_std: need at least one example, got {x.shape}")
+        raise ValueError(f"{fn}: need at least one example, got x of shape {x.shape}")
     if channel_axis is not None:
-        axis = channel_axis % x.ndim
+        axis = check_axis_in(fn, "channel_axis", channel_axis, x.ndim)
         if axis == 0:
             raise ValueError(
-                "jaxdl.data.channel_mean_std: channel_axis cannot be the example axis 0")
+                f"{fn}: channel_axis cannot be the example axis 0, got {channel_axis}")
         reduce_axes = tuple(a for a in range(x.ndim) if a != axis)
     else:
         reduce_axes = tuple(range(x.ndim))
@@ -157,28 +186,37 @@ def standardize(
       Array of ``x``'s shape and ``dtype``.
 
     Raises:
-      ValueError: ``mean``/``std`` length differs from the number of channels.
+      TypeError: non-numeric ``x``, ``mean`` or ``std``; a non-float ``dtype``.
+      ValueError: ``mean``/``std`` length differs from the number of channels;
+        ``channel_axis`` out of range; a negative ``std`` or ``eps``; ``std + eps`` zero
+        for some channel (a division by zero).
     """
-    x = np.asarray(x)
-    mean = np.asarray(mean, dtype=dtype)
-    std = np.asarray(std, dtype=dtype)
+    fn = "jaxdl.data.standardize"
+    x = check_numeric_array(fn, "x", x)
+    dtype = check_float_dtype(fn, "dtype", dtype)
+    eps = check_float(fn, "eps", eps, min_value=0.0, allow_traced=False)
+    mean = check_numeric_array(fn, "mean", mean).astype(dtype)
+    std = check_numeric_array(fn, "std", std).astype(dtype)
     if mean.shape != std.shape:
-        raise ValueError(
-            f"jaxdl.data.standardize: mean {mean.shape} and std {std.shape} must match"
-        )
+        raise ValueError(f"{fn}: mean {mean.shape} and std {std.shape} must have the same shape")
+    if (std < 0).any():
+        raise ValueError(f"{fn}: std must be >= 0, got {_show(std)}")
+    if (std + np.asarray(eps, dtype) == 0).any():
+        raise ValueError(f"{fn}: std + eps is 0 for some channel (std {_show(std)}, "
+                         f"eps={eps}); pass eps > 0")
+    check_int(fn, "channel_axis", channel_axis)
     if mean.ndim == 1:
-        axis = channel_axis % x.ndim
+        axis = check_axis_in(fn, "channel_axis", channel_axis, x.ndim)
         if mean.shape[0] != x.shape[axis]:
             raise ValueError(
-                f"jaxdl.data.standardize: expected {x.shape[axis]} channels (axis {channel_axis} "
+                f"{fn}: expected {x.shape[axis]} channels (axis {channel_axis} "
                 f"of x with shape {x.shape}), got mean/std of shape {mean.shape}"
             )
         shape = [1] * x.ndim
         shape[axis] = mean.shape[0]
         mean, std = mean.reshape(shape), std.reshape(shape)
     elif mean.ndim != 0:
-        raise ValueError(
-            f"jaxdl.data.standardize: mean must be a scalar or (channels,), got {mean.shape}")
+        raise ValueError(f"{fn}: mean must be a scalar or (channels,), got shape {mean.shape}")
     out = x.astype(dtype)
     out -= mean
     out /= std + np.asarray(eps, dtype)

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxdl.data._checks import is_int
+from jaxdl.data._checks import check_columns, check_count, did_you_mean
 from jaxdl.data._iterators import num_examples
 
 
@@ -17,6 +17,19 @@ class Splits(NamedTuple):
     train: dict[str, np.ndarray]
     validation: dict[str, np.ndarray]
     test: dict[str, np.ndarray]
+
+
+def _check_fractions(fn: str, fractions: Any) -> tuple[float, float, float]:
+    what = "three non-negative numbers (train, validation, test) summing to 1"
+    if isinstance(fractions, (str, bytes)) or not isinstance(fractions, (Sequence, np.ndarray)) \
+            or not all(isinstance(f, (int, float, np.integer, np.floating))
+                       and not isinstance(f, bool) for f in fractions):
+        raise TypeError(f"{fn}: fractions must be {what}, got {fractions!r}")
+    values = tuple(float(f) for f in fractions)
+    if len(values) != 3 or not all(np.isfinite(values)) or min(values) < 0 \
+            or abs(sum(values) - 1.0) > 1e-6:
+        raise ValueError(f"{fn}: fractions must be {what}, got {values}")
+    return values  # type: ignore[return-value]
 
 
 def _counts(n: int, fractions: Sequence[float]) -> tuple[int, int, int]:
@@ -50,18 +63,20 @@ def split_indices(
       stored order is kept inside each part), together a partition of ``0..n-1``.
 
     Raises:
-      ValueError: bad ``fractions``, ``seed`` or ``stratify`` length.
+      TypeError: ``fractions`` not three numbers; a non-integer ``num_examples`` or ``seed``.
+      ValueError: ``fractions`` negative, not finite or not summing to 1; a negative
+        ``num_examples`` or ``seed``; a ``stratify`` of the wrong length.
     """
-    fn = "jaxdl.data.split_indices"
-    fractions = tuple(float(f) for f in fractions)
-    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
-        raise ValueError(
-            f"{fn}: fractions must be three non-negative numbers (train, validation, test) "
-            f"summing to 1, got {fractions}"
-        )
-    if not is_int(seed, min_value=0):
-        raise ValueError(f"{fn}: seed must be an int >= 0, got {seed!r}")
-    rng = np.random.default_rng(int(seed))
+    return _split_indices("jaxdl.data.split_indices", num_examples, fractions=fractions,
+                          seed=seed, stratify=stratify)
+
+
+def _split_indices(fn: str, num_examples: Any, *, fractions: Any, seed: Any,
+                   stratify: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    num_examples = check_count(fn, "num_examples", num_examples, min_value=0)
+    fractions = _check_fractions(fn, fractions)
+    seed = check_count(fn, "seed", seed, min_value=0)
+    rng = np.random.default_rng(seed)
     if stratify is None:
         groups = [np.arange(num_examples)]
     else:
@@ -102,8 +117,9 @@ def train_val_test_split(
       :class:`Splits` ``(train, validation, test)``, each a dict with the same columns.
 
     Raises:
-      ValueError: mismatched column lengths, unknown ``stratify`` column, bad
-        ``fractions`` or ``seed``.
+      TypeError: ``arrays`` not a dict; see :func:`split_indices`.
+      ValueError: mismatched column lengths, unknown ``stratify`` column (with a "did you
+        mean"), bad ``fractions`` or ``seed``.
 
     Example:
       >>> data = {"x": np.arange(10), "y": np.arange(10) % 2}
@@ -113,12 +129,13 @@ def train_val_test_split(
       (6, 2, 2)
     """
     fn = "jaxdl.data.train_val_test_split"
-    n = num_examples(arrays, fn=fn)
+    n = num_examples(check_columns(fn, arrays), fn=fn)
     if isinstance(stratify, str):
         if stratify not in arrays:
             raise ValueError(
                 f"{fn}: stratify column {stratify!r} not among the columns {sorted(arrays)}"
+                f"{did_you_mean(stratify, [str(k) for k in arrays])}"
             )
         stratify = arrays[stratify]
-    idx = split_indices(n, fractions=fractions, seed=seed, stratify=stratify)
+    idx = _split_indices(fn, n, fractions=fractions, seed=seed, stratify=stratify)
     return Splits(*({k: np.asarray(v)[i] for k, v in arrays.items()} for i in idx))

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxdl.data._checks import is_int
+from jaxdl.data._checks import check_bool, check_count, did_you_mean
 
 PAD = "<pad>"
 """The padding token; always id 0."""
@@ -23,6 +23,32 @@ UNK = "<unk>"
 PAD_ID = 0
 UNK_ID = 1
 _LEVELS = ("word", "char")
+
+
+def _check_level(fn: str, level: Any) -> str:
+    if not isinstance(level, str) or level not in _LEVELS:
+        raise (ValueError if isinstance(level, str) else TypeError)(
+            f"{fn}: level must be one of {_LEVELS}, got {level!r}{did_you_mean(level, _LEVELS)}")
+    return level
+
+
+def _check_texts(fn: str, texts: Any) -> list[str]:
+    """``texts`` as a list of strings: an iterable of ``str`` (a NumPy unicode column too),
+    never one string by itself (that would be read as its characters)."""
+    if isinstance(texts, (str, bytes)):
+        raise TypeError(f"{fn}: texts must be a list of strings, got one "
+                        f"{type(texts).__name__} {texts!r:.60}; wrap it as [text]")
+    try:
+        items = list(texts)
+    except TypeError:
+        raise TypeError(f"{fn}: texts must be an iterable of strings, got {texts!r:.60} "
+                        f"({type(texts).__name__})") from None
+    for i, t in enumerate(items):
+        if not isinstance(t, str):
+            hint = " (decode bytes first, e.g. t.decode('utf-8'))" if isinstance(t, bytes) else ""
+            raise TypeError(f"{fn}: texts must hold strings, got texts[{i}] = {t!r:.60} "
+                            f"({type(t).__name__}){hint}")
+    return items
 
 
 def _tokenize(text: str, level: str, lowercase: bool) -> list[str]:
@@ -48,15 +74,22 @@ class Vocabulary:
     _index: dict[str, int] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.level not in _LEVELS:
-            raise ValueError(f"Vocabulary: level must be one of {_LEVELS}, got {self.level!r}")
+        fn = "Vocabulary"
+        if isinstance(self.tokens, (str, bytes)) or not isinstance(self.tokens, (tuple, list)) \
+                or not all(isinstance(t, str) for t in self.tokens):
+            raise TypeError(f"{fn}: tokens must be a tuple of strings starting with {PAD!r}, "
+                            f"{UNK!r}; got {self.tokens!r:.80}")
+        object.__setattr__(self, "tokens", tuple(self.tokens))
+        _check_level(fn, self.level)
+        check_bool(fn, "lowercase", self.lowercase)
         if tuple(self.tokens[:2]) != (PAD, UNK):
             raise ValueError(
-                f"Vocabulary: tokens must start with {PAD!r}, {UNK!r}; got {tuple(self.tokens[:2])}"
+                f"{fn}: tokens must start with {PAD!r}, {UNK!r}; got {tuple(self.tokens[:2])}"
             )
         index = {t: i for i, t in enumerate(self.tokens)}
         if len(index) != len(self.tokens):
-            raise ValueError("Vocabulary: tokens must be unique")
+            dupes = sorted({t for t in self.tokens if self.tokens.count(t) > 1})
+            raise ValueError(f"{fn}: tokens must be unique, got repeated {dupes[:5]}")
         object.__setattr__(self, "_index", index)
 
     def __len__(self) -> int:
@@ -94,6 +127,8 @@ class Vocabulary:
           truncation).
 
         Raises:
+          TypeError: ``texts`` is one string, or holds non-strings; ``max_length`` is not
+            an int.
           ValueError: ``max_length < 1``.
 
         Example:
@@ -104,12 +139,12 @@ class Vocabulary:
           >>> ids.tolist(), lengths.tolist()
           ([[2, 3, 0], [1, 0, 0]], [2, 1])
         """
-        seqs = [[self._index.get(t, UNK_ID) for t in self.tokenize(str(x))] for x in texts]
+        fn = "Vocabulary.encode"
+        max_length = check_count(fn, "max_length", max_length, min_value=1, allow_none=True)
+        seqs = [[self._index.get(t, UNK_ID) for t in self.tokenize(x)]
+                for x in _check_texts(fn, texts)]
         if max_length is None:
             max_length = max((len(s) for s in seqs), default=0) or 1
-        elif not is_int(max_length, min_value=1):
-            raise ValueError(
-                f"Vocabulary.encode: max_length must be an int >= 1, got {max_length!r}")
         ids = np.zeros((len(seqs), int(max_length)), dtype=np.int32)
         lengths = np.zeros(len(seqs), dtype=np.int32)
         for i, s in enumerate(seqs):
@@ -127,10 +162,31 @@ class Vocabulary:
 
         Returns:
           ``n`` strings.
+
+        Raises:
+          TypeError: non-integer ``ids`` or ``lengths``.
+          ValueError: ``ids`` not 2-D or outside ``[0, len(vocabulary))``; ``lengths`` not of
+            shape ``(n,)`` or outside ``[0, length]``.
         """
+        fn = "Vocabulary.decode"
         ids = np.asarray(ids)
+        if ids.dtype.kind not in "iu":
+            raise TypeError(f"{fn}: ids must be integers, got dtype {ids.dtype}")
         if ids.ndim != 2:
-            raise ValueError(f"Vocabulary.decode: ids must have shape (n, length), got {ids.shape}")
+            raise ValueError(f"{fn}: ids must have shape (n, length), got {ids.shape}")
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self.tokens)):
+            raise ValueError(f"{fn}: ids must lie in [0, {len(self.tokens)}) (the vocabulary "
+                             f"size), got min {ids.min()}, max {ids.max()}")
+        if lengths is not None:
+            lengths = np.asarray(lengths)
+            if lengths.dtype.kind not in "iu":
+                raise TypeError(f"{fn}: lengths must be integers, got dtype {lengths.dtype}")
+            if lengths.shape != (ids.shape[0],):
+                raise ValueError(f"{fn}: lengths must have shape ({ids.shape[0]},) like ids' "
+                                 f"rows, got {lengths.shape}")
+            if lengths.size and (lengths.min() < 0 or lengths.max() > ids.shape[1]):
+                raise ValueError(f"{fn}: lengths must lie in [0, {ids.shape[1]}], got min "
+                                 f"{lengths.min()}, max {lengths.max()}")
         sep = " " if self.level == "word" else ""
         out = []
         for i, row in enumerate(ids):
@@ -166,7 +222,10 @@ def build_vocabulary(
       A :class:`Vocabulary`.
 
     Raises:
-      ValueError: unknown ``level``; ``max_size < 2``; ``min_count < 1``.
+      TypeError: ``texts`` is one string or holds non-strings; a non-integer ``max_size``
+        or ``min_count``; a non-bool ``lowercase``.
+      ValueError: unknown ``level`` (with a "did you mean"); ``max_size < 2``;
+        ``min_count < 1``.
 
     Example:
       >>> chars = build_vocabulary(["abba"], level="char")
@@ -174,15 +233,18 @@ def build_vocabulary(
       (('<pad>', '<unk>', 'a', 'b'), [[2, 3, 1]])
     """
     fn = "jaxdl.data.build_vocabulary"
-    if level not in _LEVELS:
-        raise ValueError(f"{fn}: level must be one of {_LEVELS}, got {level!r}")
-    if max_size is not None and max_size < 2:
-        raise ValueError(f"{fn}: max_size must be >= 2 (padding and unknown), got {max_size}")
-    if min_count < 1:
-        raise ValueError(f"{fn}: min_count must be >= 1, got {min_count}")
+    level = _check_level(fn, level)
+    if max_size is not None:
+        if isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)):
+            raise TypeError(f"{fn}: max_size must be an int >= 2 or None, got {max_size!r} "
+                            f"({type(max_size).__name__})")
+        if max_size < 2:
+            raise ValueError(f"{fn}: max_size must be >= 2 (padding and unknown), got {max_size}")
+    min_count = check_count(fn, "min_count", min_count, min_value=1)
+    lowercase = check_bool(fn, "lowercase", lowercase)
     counts: collections.Counter[str] = collections.Counter()
-    for text in texts:
-        counts.update(_tokenize(str(text), level, lowercase))
+    for text in _check_texts(fn, texts):
+        counts.update(_tokenize(text, level, lowercase))
     for special in (PAD, UNK):
         counts.pop(special, None)
     ranked = sorted((t for t, c in counts.items() if c >= min_count),
