@@ -555,16 +555,3 @@ def test_overwrite_keeps_the_file_mode(tmp_path):
     jaxdl.save_checkpoint(path, params=_init_params(1))
     assert path.stat().st_mode & 0o777 == 0o640
 
-
-# ---------------------------------------------------------------- the documentation page
-
-
-def test_docs_page_runs(tmp_path, monkeypatch):
-    """docs/checkpoints.md's code blocks run top to bottom as one script."""
-    page = Path(__file__).parents[1] / "docs" / "checkpoints.md"
-    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
-    assert len(blocks) >= 3
-    monkeypatch.chdir(tmp_path)
-    namespace = {"__name__": "__docs__"}
-    for block in blocks:
-        exec(compile(block, str(page), "exec"), namespace)

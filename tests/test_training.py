@@ -741,3 +741,31 @@ def test_early_stopping_is_a_pure_state_machine():
     assert rule.update(s1, 2, 0.5) == s2  # no hidden state: same input, same output
     with pytest.raises(TypeError, match=r"EarlyStopping: patience must be an int, got '3'"):
         jaxdl.EarlyStopping(patience="3")
+
+
+def test_masked_means_count_selected_elements_across_batches():
+    # batches with different numbers of valid steps: the dataset mean is over all valid steps
+    model = _masked_sequence_model()
+    _, params, state = model.init(jax.random.key(0), (None, 3))
+    x = np.asarray(jax.random.normal(jax.random.key(1), (6, 5, 3)))
+    lengths = np.array([5, 5, 1, 1, 2, 4], np.int32)
+    mask = np.asarray(jaxdl.length_mask(lengths, 5))
+    y = np.asarray(jax.random.normal(jax.random.key(2), (6, 5, 1)))
+    pred, _ = model.apply(params, state, x, lengths=lengths)
+    want = np.mean(np.square(np.asarray(pred) - y)[mask])
+    batch = {"x": x, "y": y, "lengths": lengths, "mask": mask}
+    got = jaxdl.evaluate(model, params, state, batch, loss="mse", batch_size=2)["loss"]
+    assert got == pytest.approx(want, rel=1e-5)
+    # fit's history uses the same weighting (SGD at learning rate 0: the params stay put)
+    result = jaxdl.fit(model, params, state, batch, loss="mse", optimizer=optax.sgd(0.0),
+                       epochs=1, batch_size=2, key=0, verbose=0, shuffle=False)
+    assert result.history["loss"][0] == pytest.approx(want, rel=1e-5)
+
+
+def test_predict_compiles_once_per_model():
+    params, state = _mlp()
+    jaxdl.predict(MLP, params, state, X, batch_size=8)
+    from jaxdl.training import steps
+    before = steps._jitted_predict.cache_info().hits
+    jaxdl.predict(MLP, params, state, X, batch_size=8)
+    assert steps._jitted_predict.cache_info().hits == before + 1

@@ -152,27 +152,38 @@ def _make_epoch(step: Any, eval_loss: Any, n: int, bs: int, shuffle: bool) -> _E
     def last_batch(cols: Batch, perm: Array) -> Batch:
         return gather(cols, perm[n - (rem or bs):])
 
+    def weighted(batch: Batch, m: dict[str, Array]) -> tuple[dict[str, Array], Array]:
+        # a batch's means count for its examples, or for its selected elements under a mask
+        w = jnp.asarray(len(batch.x) if batch.mask is None else jnp.sum(batch.mask),
+                        jnp.float32)
+        return {k: v * w for k, v in m.items()}, w
+
     def fast(params: Params, state: State, opt_state: Any, cols: Batch, key: Array
              ) -> tuple[Any, ...]:
         perm, keys = perm_and_keys(key)
         sums: dict[str, Array] = {}
+        weight = jnp.zeros((), jnp.float32)
         losses = []
         if num_full:
             def body(carry: tuple[Any, ...], inp: tuple[Array, Array]) -> tuple[Any, Any]:
                 p, s, o = carry
                 i, k = inp
-                p, s, o, m = step(p, s, o, full(cols, perm, i), k)
-                return (p, s, o), m
+                batch = full(cols, perm, i)
+                p, s, o, m = step(p, s, o, batch, k)
+                return (p, s, o), (m["loss"], *weighted(batch, m))
 
-            (params, state, opt_state), ms = jax.lax.scan(
+            (params, state, opt_state), (step_losses, ms, ws) = jax.lax.scan(
                 body, (params, state, opt_state), (jnp.arange(num_full), keys[:num_full]))
-            sums = {k: jnp.sum(v) * bs for k, v in ms.items()}
-            losses.append(ms["loss"])
+            sums, weight = {k: jnp.sum(v) for k, v in ms.items()}, jnp.sum(ws)
+            losses.append(step_losses)
         if rem:
-            params, state, opt_state, m = step(params, state, opt_state,
-                                               gather(cols, perm[num_full * bs:]), keys[-1])
-            sums = {k: sums.get(k, 0.0) + v * rem for k, v in m.items()}
+            batch = gather(cols, perm[num_full * bs:])
+            params, state, opt_state, m = step(params, state, opt_state, batch, keys[-1])
+            m_w, w = weighted(batch, m)
+            sums = {k: sums.get(k, 0.0) + v for k, v in m_w.items()}
+            weight = weight + w
             losses.append(m["loss"][None])
+        sums = {k: v / jnp.maximum(weight, 1.0) for k, v in sums.items()}
         losses = jnp.concatenate(losses)
         final_loss = eval_loss(params, state, last_batch(cols, perm))
         health = {"first_loss": losses[0], "max_loss": jnp.max(losses),
@@ -423,7 +434,8 @@ def fit(
                     best_params=None if best is None else best[0],
                     best_state=None if best is None else best[1],
                     best_epoch=None if es_state is None else es_state.best_epoch)
-            record = {k: float(v) / n for k, v in sums.items()}
+            record = {"loss": float(sums["loss"])}  # the loss first, then the metrics
+            record.update({k: float(v) for k, v in sums.items() if k != "loss"})
             if val is not None:
                 scores = evaluate(model, new_p, new_s, val, loss=loss_fn, eval_step=eval_step)
                 record.update({f"val_{k}": v for k, v in scores.items()})

@@ -14,6 +14,7 @@ over the loss's per-example elements, passed to the loss and metrics as ``where=
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -298,8 +299,9 @@ def evaluate(
       eval_step: a prebuilt step from :func:`make_eval_step` (built here if None).
 
     Returns:
-      ``{"loss": float, <metric>: float}``. With a ``"mask"``, each batch's mean is
-      weighted by its number of examples, not of masked elements.
+      ``{"loss": float, <metric>: float}``: each batch's mean weighted by its number of
+      examples, or with a ``"mask"`` by its number of selected mask entries, so the result
+      is the mean over the whole dataset's selected elements.
     """
     fn = "evaluate"
     data = as_batch(fn, x if y is None else (x, y))
@@ -309,13 +311,22 @@ def evaluate(
     if n == 0:
         raise ValueError(f"{fn}: no examples to evaluate (x has length 0)")
     totals: dict[str, Array] = {}
+    weight = 0.0
     for start in range(0, n, batch_size):
         b = _slice(data, start, start + batch_size)
         out = step(params, state, b)
-        size = min(batch_size, n - start)
+        w = min(batch_size, n - start) if b.mask is None else jnp.sum(jnp.asarray(b.mask))
+        weight = weight + w
         for k, v in out.items():
-            totals[k] = totals.get(k, 0.0) + v * size
-    return {k: float(v) / n for k, v in totals.items()}
+            totals[k] = totals.get(k, 0.0) + v * w
+    weight = max(float(weight), 1.0)
+    return {k: float(v) / weight for k, v in totals.items()}
+
+
+@functools.lru_cache(maxsize=64)
+def _jitted_predict(apply: Callable[..., Any]) -> Callable[..., Any]:
+    """One jitted inference function per model, so repeated ``predict`` calls compile once."""
+    return jax.jit(lambda p, s, xb, lb: apply(p, s, xb, train=False, lengths=lb)[0])
 
 
 def predict(
@@ -362,7 +373,7 @@ def predict(
         if lengths.shape != (n,):
             raise ValueError(f"{fn}: lengths must have shape ({n},), got {lengths.shape}")
     bs = min(batch_size, n)
-    run = jax.jit(lambda p, s, xb, lb: apply(p, s, xb, train=False, lengths=lb)[0])
+    run = _jitted_predict(apply)
     outs = []
     for start in range(0, n, bs):
         xb = x[start:start + bs]
