@@ -21,7 +21,7 @@ import numpy as np
 Array = jax.Array
 
 __all__ = [
-    "show_value", "as_real_array", "check_values", "check_option", "check_shape", "check_input_shape", "check_int", "check_float",
+    "show_value", "as_real_array", "check_values", "check_option", "lookup", "check_shape", "check_input_shape", "check_int", "check_float",
     "check_bool", "check_axis", "check_name", "did_you_mean", "is_concrete", "as_key",
 ]
 
@@ -74,6 +74,18 @@ def check_option(fn_name: str, arg: str, value: Any, allowed: Sequence[str], *,
     suggestion = f"; did you mean {hint!r}?" if hint is not None else did_you_mean(value, allowed)
     raise ValueError(f"{fn_name}: unknown {arg}={value!r}; allowed: "
                      f"{', '.join(repr(a) for a in allowed)}{suggestion}")
+
+
+def lookup(fn_name: str, what: str, value: Any, named: Mapping[str, Any],
+           aliases: Mapping[str, str], example: str) -> Any:
+    """``value`` if callable, else ``named[value]``: the ``get`` of losses, metrics and the
+    like, with a ``TypeError`` for a non-name and "did you mean" for a mistyped name."""
+    if callable(value):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"{fn_name}: {what} must be a {what} function or a name such as "
+                        f"{example!r}, got {show_value(value)} ({type(value).__name__})")
+    return named[check_option(fn_name, what, value, tuple(named), aliases=aliases)]
 
 
 def is_concrete(x: Any) -> bool:

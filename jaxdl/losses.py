@@ -35,7 +35,7 @@ import numpy as np
 import optax
 
 from jaxdl._checks import (
-    as_real_array, check_float, check_int, check_option, check_values, show_value,
+    as_real_array, check_float, check_int, check_option, check_values, lookup,
 )
 from jaxdl.core import Array
 
@@ -673,10 +673,5 @@ def get(loss: str | Callable[..., Array]) -> Callable[..., Array]:
       >>> jaxdl.losses.get("mse") is jaxdl.losses.mse
       True
     """
-    if callable(loss):
-        return loss
-    if not isinstance(loss, str):
-        raise TypeError(f"losses.get: loss must be a loss function or a name such as 'mse', "
-                        f"got {show_value(loss)} ({type(loss).__name__})")
-    return NAMED[check_option("losses.get", "loss", loss, tuple(NAMED), aliases=ALIASES)]
+    return lookup("losses.get", "loss", loss, NAMED, ALIASES, "mse")
 

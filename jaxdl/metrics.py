@@ -13,7 +13,7 @@ from collections.abc import Callable
 import jax.numpy as jnp
 
 from jaxdl._checks import (
-    as_real_array, check_float, check_int, check_option, check_values, show_value,
+    as_real_array, check_float, check_int, check_values, lookup,
 )
 from jaxdl.core import Array
 from jaxdl.losses import _mask, _reduce
@@ -213,9 +213,4 @@ def get(metric: str | MetricFn) -> MetricFn:
       >>> jaxdl.metrics.get("accuracy") is jaxdl.metrics.accuracy
       True
     """
-    if callable(metric):
-        return metric
-    if not isinstance(metric, str):
-        raise TypeError(f"metrics.get: metric must be a metric function or a name such as "
-                        f"'accuracy', got {show_value(metric)} ({type(metric).__name__})")
-    return NAMED[check_option("metrics.get", "metric", metric, tuple(NAMED), aliases=ALIASES)]
+    return lookup("metrics.get", "metric", metric, NAMED, ALIASES, "accuracy")
