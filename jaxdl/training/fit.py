@@ -438,7 +438,8 @@ def fit(
             record.update({k: float(v) for k, v in sums.items() if k != "loss"})
             if val is not None:
                 scores = evaluate(model, new_p, new_s, val, loss=loss_fn, eval_step=eval_step)
-                record.update({f"val_{k}": v for k, v in scores.items()})
+                record["val_loss"] = scores["loss"]
+                record.update({f"val_{k}": v for k, v in scores.items() if k != "loss"})
             record["epoch_seconds"] = time.perf_counter() - t0
             for k, v in record.items():
                 history.setdefault(k, []).append(v)
