@@ -74,7 +74,8 @@ def check_layer(
 ) -> tuple[Any, Any, Any]:
     """Checks a layer's shapes, finiteness, jit/vmap agreement and analytic gradient.
 
-    Runs with strict rank promotion (an implicit broadcast is an error), and checks:
+    Runs with strict rank promotion (an implicit broadcast is an error) and full-precision
+    float32 matmuls (also on GPUs, whose default is TF32), and checks:
 
     1. **shape agreement**: the output shape ``init`` predicts equals the one ``apply``
        returns, for any pytree of shapes (tuples, named tuples such as an LSTM carry);
@@ -127,7 +128,9 @@ def check_layer(
         except (AssertionError, ValueError, TypeError) as e:
             raise fail(check, e) from e
 
-    with jax.numpy_rank_promotion("raise"):
+    # strict ranks (an implicit broadcast is an error) and full-precision matmuls, so the
+    # 1e-5 agreement checks hold on a GPU too (whose default float32 matmul is TF32)
+    with jax.numpy_rank_promotion("raise"), jax.default_matmul_precision("highest"):
         key = jax.random.key(0) if key is None else as_key("check_layer", key)
         k_init, k_x, k_apply, k_proj = jax.random.split(key, 4)
         out_shape, params, state = run("init", lambda: layer.init(k_init, input_shape))
