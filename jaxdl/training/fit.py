@@ -422,6 +422,8 @@ def fit(
             if not healthy:
                 (good_p, good_s, good_o), bad_at = epoch_fn.checked(
                     params, state, opt_state, cols, k_epoch, jnp.asarray(limit))
+                healthy = int(bad_at) < 0  # the step-by-step replay found nothing wrong
+            if not healthy:
                 bound = "" if divergence_factor is None else \
                     f" or above the divergence bound {limit:.3g}"
                 raise TrainingDivergedError(

@@ -263,15 +263,25 @@ def make_eval_step(
     return jax.jit(eval_step) if check_bool(fn, "jit", jit) else eval_step
 
 
+def _leading(fn: str, name: str, column: Any) -> int:
+    leaves = jax.tree_util.tree_leaves(column)
+    sizes = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in leaves}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError(f"{fn}: every array of column {name!r} needs the same leading "
+                         f"example axis, got shapes {[np.shape(leaf) for leaf in leaves]}")
+    return sizes.pop()
+
+
 def _num_examples(fn: str, batch: Batch) -> int:
-    sizes = {k: len(v) for k, v in batch._asdict().items() if v is not None}
+    sizes = {k: _leading(fn, k, v) for k, v in batch._asdict().items() if v is not None}
     if len(set(sizes.values())) != 1:
         raise ValueError(f"{fn}: the columns must have the same length, got {sizes}")
     return next(iter(sizes.values()))
 
 
 def _slice(batch: Batch, start: int, stop: int) -> Batch:
-    return Batch(*(None if v is None else v[start:stop] for v in batch))
+    return Batch(*(None if v is None else jax.tree_util.tree_map(lambda a: a[start:stop], v)
+                   for v in batch))
 
 
 def evaluate(

@@ -40,6 +40,10 @@ def host_columns(fn: str, batch: Batch, *, check_finite: bool = True) -> Batch:
         if col is None:
             out.append(None)
             continue
+        if isinstance(col, tuple):
+            raise TypeError(f"{fn}: {name} must be one array (n, ...), got a tuple of "
+                            f"{len(col)}; fit does not take multi-input batches yet (write the "
+                            "loop with make_train_step, whose batches may hold any pytree)")
         try:
             arr = np.asarray(jax.device_get(col))
         except Exception as e:  # ragged lists and the like
