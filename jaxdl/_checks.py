@@ -93,6 +93,18 @@ def is_concrete(x: Any) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
+def _range_text(low: float | None, high: float | None, low_open: bool, high_open: bool,
+                allow_none: bool) -> str:
+    """``"in [0, 1)"``, ``">= 1"``, ``"<= 2"`` (with ``" or None"``), for range errors."""
+    if low is not None and high is not None:
+        text = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    elif low is not None:
+        text = f"{'>' if low_open else '>='} {low:g}"
+    else:
+        text = f"{'<' if high_open else '<='} {high:g}"
+    return text + (" or None" if allow_none else "")
+
+
 def check_int(fn_name: str, arg: str, value: Any, *, min_value: int | None = None,
               max_value: int | None = None, allow_none: bool = False) -> int | None:
     """A Python/NumPy integer (never a bool) within ``[min_value, max_value]``; returns it as ``int``."""
@@ -104,13 +116,8 @@ def check_int(fn_name: str, arg: str, value: Any, *, min_value: int | None = Non
     value = int(value)
     if (min_value is not None and value < min_value) or (max_value is not None
                                                          and value > max_value):
-        if min_value is not None and max_value is not None:
-            want = f"in [{min_value}, {max_value}]"
-        elif min_value is not None:
-            want = f">= {min_value}"
-        else:
-            want = f"<= {max_value}"
-        raise ValueError(f"{fn_name}: {arg} must be {want}{' or None' if allow_none else ''}, "
+        raise ValueError(f"{fn_name}: {arg} must be "
+                         f"{_range_text(min_value, max_value, False, False, allow_none)}, "
                          f"got {value}")
     return value
 
@@ -148,14 +155,8 @@ def check_float(fn_name: str, arg: str, value: Any, *, min_value: float | None =
     low = min_value is not None and (number <= min_value if min_open else number < min_value)
     high = max_value is not None and (number >= max_value if max_open else number > max_value)
     if low or high:
-        if min_value is not None and max_value is not None:
-            want = (f"in {'(' if min_open else '['}{min_value:g}, "
-                    f"{max_value:g}{')' if max_open else ']'}")
-        elif min_value is not None:
-            want = f"{'>' if min_open else '>='} {min_value:g}"
-        else:
-            want = f"{'<' if max_open else '<='} {max_value:g}"
-        raise ValueError(f"{fn_name}: {arg} must be {want}{' or None' if allow_none else ''}, "
+        raise ValueError(f"{fn_name}: {arg} must be "
+                         f"{_range_text(min_value, max_value, min_open, max_open, allow_none)}, "
                          f"got {number!r}")
     return value
 
