@@ -40,18 +40,19 @@ def _format_shape(shape: Any) -> str:
 def _rows(layer: Layer, name: str, input_shape: Any, depth: int,
           rows: list[tuple[str, str, Any, int | None]]) -> Any:
     indent = "  " * max(depth - 1, 0)
+    described = layer.label or layer.name  # user-written layers may have no label
     if layer.combinator == "serial" and depth < 8:
         if depth > 0:  # a nested serial: a heading row, its layers indented below
             heading = len(rows)
-            rows.append((indent + name, layer.label or layer.name, None, None))
+            rows.append((indent + name, described, None, None))
         shape = input_shape
         for child, child_name in zip(layer.children, unique_names(layer.children)):
             shape = _rows(child, child_name, shape, depth + 1, rows)
         if depth > 0:
-            rows[heading] = (indent + name, layer.label or layer.name, shape, None)
+            rows[heading] = (indent + name, described, shape, None)
         return shape
     out, params, _ = abstract_init(layer, input_shape)
-    rows.append((indent + name, layer.label or layer.name, out, count_params(params)))
+    rows.append((indent + name, described, out, count_params(params)))
     return out
 
 
@@ -60,9 +61,10 @@ def summary(model: Layer, input_shape: Any, *, key: Array | None = None) -> str:
 
     Nothing is allocated: shapes come from ``jax.eval_shape`` over ``init``. Each row
     gives the layer's name (its key in the params dict), its description, output shape
-    and parameter count. Serial models are expanded one row per layer (a nested serial gets a heading row with its
-    name and output shape, its layers indented below); the footer gives the total, split
-    into weights (every leaf not named ``"b"``/``"bias"``) and biases.
+    and parameter count. Serial models are expanded one row per layer (a nested serial
+    gets a heading row with its name and output shape, its layers indented below); the
+    footer gives the total, split into weights (every leaf not named ``"b"``/``"bias"``)
+    and biases.
 
     Args:
       model: a layer or model.

@@ -50,6 +50,20 @@ def _random_inputs(key: Array, input_shape: Any, batch_size: int, dtype: Any,
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
+def _projections(key: Array, out: Any, dtype: Any) -> Any:
+    """Random normal weights shaped like the output pytree ``out``."""
+    leaves, treedef = jax.tree_util.tree_flatten(out)
+    return jax.tree_util.tree_unflatten(treedef, [
+        jax.random.normal(k, leaf.shape, dtype or leaf.dtype)
+        for k, leaf in zip(jax.random.split(key, len(leaves)), leaves)])
+
+
+def _project(out: Any, weights: Any) -> Array:
+    """``Σ out · weights`` over every leaf: a scalar whose gradient checks all outputs."""
+    return sum(jnp.sum(o * w) for o, w in zip(jax.tree_util.tree_leaves(out),
+                                              jax.tree_util.tree_leaves(weights)))
+
+
 def _to64(tree: Any) -> Any:
     return jax.tree_util.tree_map(
         lambda a: a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
@@ -165,25 +179,16 @@ def check_layer(
             y_vmap = run("vmap", lambda: jax.vmap(one)(x, lengths))
             run("vmap agreement (batched vs jax.vmap over examples)",
                 lambda: chex.assert_trees_all_close(y, y_vmap, atol=1e-5, rtol=1e-5))
-            leaves = jax.tree_util.tree_leaves(y)
-            projs = [jax.random.normal(k, leaf.shape, leaf.dtype) for k, leaf in
-                     zip(jax.random.split(k_proj, len(leaves)), leaves)]
-            treedef = jax.tree_util.tree_structure(y)
-            proj_tree = jax.tree_util.tree_unflatten(treedef, projs)
+            projs = _projections(k_proj, y, None)
 
-            def batched_scalar(p: Any) -> Array:
-                out = layer.apply(p, state, x, key=k_apply, train=False, lengths=lengths)[0]
-                return sum(jnp.sum(o * w) for o, w in zip(jax.tree_util.tree_leaves(out), projs))
-
-            def example_scalar(p: Any, xi: Any, li: Any, wi: Any) -> Array:
-                out = layer.apply(p, state, xi, key=k_apply, train=False, lengths=li)[0]
-                return sum(jnp.sum(o * w) for o, w in zip(jax.tree_util.tree_leaves(out),
-                                                          jax.tree_util.tree_leaves(wi)))
+            def scalar(p: Any, xx: Any, li: Any, w: Any) -> Array:
+                return _project(layer.apply(p, state, xx, key=k_apply, train=False,
+                                            lengths=li)[0], w)
 
             if jax.tree_util.tree_leaves(params):
-                g_batch = jax.grad(batched_scalar)(params)
-                g_each = jax.vmap(jax.grad(example_scalar), in_axes=(None, 0, 0, 0))(
-                    params, x, lengths, proj_tree)
+                g_batch = jax.grad(scalar)(params, x, lengths, projs)
+                g_each = jax.vmap(jax.grad(scalar), in_axes=(None, 0, 0, 0))(
+                    params, x, lengths, projs)
                 g_sum = jax.tree_util.tree_map(lambda g: jnp.sum(g, axis=0), g_each)
                 run("grad agreement (batched vs sum of per-example gradients)",
                     lambda: chex.assert_trees_all_close(g_batch, g_sum, atol=1e-4, rtol=1e-4))
@@ -191,18 +196,14 @@ def check_layer(
         if check_grads:
             with jax.enable_x64(True):
                 p64, s64, x64 = _to64(params), _to64(state), _to64(x)
-                l64 = lengths
-                y64, _ = layer.apply(p64, s64, x64, key=k_apply, train=train, lengths=l64)
-                leaves = jax.tree_util.tree_leaves(y64)
-                projs = [jax.random.normal(k, leaf.shape, jnp.float64) for k, leaf in
-                         zip(jax.random.split(k_proj, len(leaves)), leaves)]
+                y64, _ = layer.apply(p64, s64, x64, key=k_apply, train=train, lengths=lengths)
+                projs64 = _projections(k_proj, y64, jnp.float64)
                 float_x = jnp.issubdtype(input_dtype, jnp.floating)
 
-                def scalar(p: Any, xx: Any) -> Array:
+                def scalar64(p: Any, xx: Any) -> Array:
                     out, _ = layer.apply(p, s64, xx if float_x else x64, key=k_apply,
-                                         train=train, lengths=l64)
-                    return sum(jnp.sum(o * w) for o, w in
-                               zip(jax.tree_util.tree_leaves(out), projs))
+                                         train=train, lengths=lengths)
+                    return _project(out, projs64)
 
                 args = (p64, x64) if float_x else (p64, None)
                 if jax.tree_util.tree_leaves(args):
@@ -210,6 +211,6 @@ def check_layer(
                     # are a pytree, so call the function it wraps directly
                     run("gradient (analytic vs numerical, float64)",
                         lambda: jax.test_util.check_grads(
-                            scalar, args, order=1, modes=("rev",), atol=atol, rtol=rtol,
+                            scalar64, args, order=1, modes=("rev",), atol=atol, rtol=rtol,
                             eps=eps))
     return out_shape, params, state

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, Protocol
 import optax
 
 from jaxdl._checks import check_bool, check_float, check_int, check_option
+from jaxdl.checkpoint import save_checkpoint
 from jaxdl.core import Params, State
 
 __all__ = ["EarlyStopping", "EarlyStoppingState", "EpochInfo", "Callback", "Checkpoint"]
@@ -147,8 +148,6 @@ class Checkpoint:
 
     def on_epoch_end(self, info: EpochInfo) -> bool:
         """Saves when ``info.epoch`` is a multiple of ``every``; never stops training."""
-        from jaxdl.checkpoint import save_checkpoint
-
         if info.epoch % self.every == 0:
             path = Path(str(self.path).replace("{epoch}", str(info.epoch)))
             save_checkpoint(path, params=info.params, state=info.state,

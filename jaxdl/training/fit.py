@@ -27,8 +27,8 @@ from jaxdl.core import Array, Layer, Params, State
 from jaxdl.data import device_batch, num_batches
 from jaxdl.training.callbacks import Callback, EarlyStopping, EarlyStoppingState, EpochInfo
 from jaxdl.training.steps import (
-    Batch, MetricFn, _check_optimizer, _loss_fn, _num_examples, _scores, as_batch,
-    make_eval_step, make_train_step, metric_fns, evaluate,
+    Batch, MetricFn, _check_optimizer, _loss_fn, _num_examples, as_batch, evaluate,
+    make_eval_step, make_train_step, metric_fns,
 )
 from jaxdl.training import targets as targets_lib
 
@@ -321,6 +321,7 @@ def fit(
     if not isinstance(model, Layer):
         raise TypeError(f"{fn}: model must be a jaxdl Layer, got {type(model).__name__}")
     loss_fn = _loss_fn(fn, loss)
+    fns = metric_fns(fn, metrics)
     optimizer = _check_optimizer(fn, optimizer)
     epochs = check_int(fn, "epochs", epochs, min_value=1)
     batch_size = check_int(fn, "batch_size", batch_size, min_value=1, allow_none=True)
@@ -364,10 +365,9 @@ def fit(
     if n == 0:
         raise ValueError(f"{fn}: no training examples (x has length 0)")
     if check_targets:
-        targets_lib.check(fn, model, params, state, data, loss, metric_fns(fn, metrics))
+        targets_lib.check(fn, model, params, state, data, loss, fns)
         if val is not None:
-            targets_lib.check(fn, model, params, state, val, loss, metric_fns(fn, metrics),
-                              what="validation")
+            targets_lib.check(fn, model, params, state, val, loss, fns, what="validation")
     bs = n if batch_size is None else min(batch_size, n)
     if early_stopping and early_stopping.monitor.startswith("val_") and val is None:
         raise ValueError(f"{fn}: EarlyStopping monitors {early_stopping.monitor!r} but there is no "
@@ -377,14 +377,9 @@ def fit(
         optimizer = optax.chain(optax.clip_by_global_norm(clip_grad_norm), optimizer)
     if opt_state is None:
         opt_state = optimizer.init(params)
-    fns = metric_fns(fn, metrics)
     step = make_train_step(model, loss_fn, optimizer, metrics=fns, jit=False)
-
-    def eval_loss(p: Params, s: State, b: Batch) -> Array:
-        pred, _ = model.apply(p, s, b.x, train=False, lengths=b.lengths)
-        return _scores(loss_fn, {}, pred, b)[0]
-
-    epoch_fn = _make_epoch(step, eval_loss, n, bs, shuffle)
+    plain_eval = make_eval_step(model, loss_fn, jit=False)
+    epoch_fn = _make_epoch(step, lambda p, s, b: plain_eval(p, s, b)["loss"], n, bs, shuffle)
     eval_step = make_eval_step(model, loss_fn, metrics=fns)
     cols = Batch(*(None if c is None else jnp.asarray(c) for c in data))
 
@@ -403,7 +398,6 @@ def fit(
                          es_state.best_epoch if es_state is not None else None)
 
     epoch_keys = jax.random.split(key, epochs)
-    epoch = 0
     try:
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()

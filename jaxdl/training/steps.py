@@ -26,7 +26,7 @@ import optax
 
 from jaxdl import losses as losses_lib
 from jaxdl import metrics as metrics_lib
-from jaxdl._checks import as_key, check_bool, check_int, check_option
+from jaxdl._checks import as_key, check_bool, check_int, lookup
 from jaxdl.core import Array, Layer, Params, State
 
 __all__ = [
@@ -114,12 +114,7 @@ def _takes_where(fn: Callable[..., Any]) -> bool:
 
 
 def _loss_fn(fn: str, loss: Any) -> Callable[..., Array]:
-    if isinstance(loss, str):
-        check_option(fn, "loss", loss, tuple(losses_lib.NAMED), aliases=losses_lib.ALIASES)
-    elif not callable(loss):
-        raise TypeError(f"{fn}: loss must be a loss function or the name of one in "
-                        f"jaxdl.losses, got {loss!r} ({type(loss).__name__})")
-    return losses_lib.get(loss)
+    return lookup(fn, "loss", loss, losses_lib.NAMED, losses_lib.ALIASES, "mse")
 
 
 def metric_fns(fn: str, metrics: Mapping[str, MetricFn] | Sequence[str | MetricFn] | None
@@ -132,15 +127,8 @@ def metric_fns(fn: str, metrics: Mapping[str, MetricFn] | Sequence[str | MetricF
     elif isinstance(metrics, (list, tuple)):
         out = {}
         for m in metrics:
-            if isinstance(m, str):
-                check_option(fn, "metric", m, tuple(metrics_lib.NAMED),
-                             aliases=metrics_lib.ALIASES)
-                out[m] = metrics_lib.NAMED[m]
-            elif callable(m):
-                out[getattr(m, "__name__", f"metric{len(out)}")] = m
-            else:
-                raise TypeError(f"{fn}: a metric must be a name or a function, got "
-                                f"{m!r} ({type(m).__name__})")
+            f = lookup(fn, "metric", m, metrics_lib.NAMED, metrics_lib.ALIASES, "accuracy")
+            out[m if isinstance(m, str) else getattr(f, "__name__", f"metric{len(out)}")] = f
     else:
         raise TypeError(f"{fn}: metrics must be a list of names/functions or a dict, got "
                         f"{metrics!r} ({type(metrics).__name__})")
