@@ -21,7 +21,7 @@ import numpy as np
 Array = jax.Array
 
 __all__ = [
-    "show_value", "as_real_array", "check_values", "check_option", "lookup", "check_shape", "check_input_shape", "check_int", "check_float",
+    "show_value", "as_real_array", "check_values", "check_option", "lookup", "check_dtype", "check_shape", "check_input_shape", "check_int", "check_float",
     "check_bool", "check_axis", "check_name", "did_you_mean", "is_concrete", "as_key",
 ]
 
@@ -83,7 +83,8 @@ def lookup(fn_name: str, what: str, value: Any, named: Mapping[str, Any],
     if callable(value):
         return value
     if not isinstance(value, str):
-        raise TypeError(f"{fn_name}: {what} must be a {what} function or a name such as "
+        article = "an" if what[0] in "aeiou" else "a"
+        raise TypeError(f"{fn_name}: {what} must be {article} {what} function or a name such as "
                         f"{example!r}, got {show_value(value)} ({type(value).__name__})")
     return named[check_option(fn_name, what, value, tuple(named), aliases=aliases)]
 
@@ -331,3 +332,22 @@ def check_values(name: str, arg: str, x: Array, ok: Callable[[np.ndarray], np.nd
     value = xs[index].item()
     raise ValueError(f"{name}: {arg} must be {what}; got {value!r} at index {index}"
                      f"{hint} (this check runs on concrete inputs only, not under jax.jit)")
+
+
+def check_dtype(name: str, dtype: Any, *, floating: bool = True) -> Any:
+    """``dtype`` as a dtype: a floating one when ``floating``, else any real one (bool,
+    integer or floating). ``None`` is refused: ``np.dtype(None)`` would mean float64."""
+    try:
+        if dtype is None:  # np.dtype(None) would silently mean float64
+            raise TypeError
+        dt = jnp.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name}: dtype must be a NumPy/JAX dtype such as jnp.float32, got "
+                        f"{show_value(dtype)}") from None
+    if floating and not jnp.issubdtype(dt, jnp.floating):
+        raise TypeError(f"{name}: dtype must be a floating dtype (float32, bfloat16, ...), "
+                        f"got {dt}")
+    if not floating and not (jnp.issubdtype(dt, jnp.floating) or jnp.issubdtype(dt, jnp.integer)
+                             or jnp.issubdtype(dt, jnp.bool_)):
+        raise TypeError(f"{name}: dtype must be a real dtype, got {dt}")
+    return dt

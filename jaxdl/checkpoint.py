@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import re
-import reprlib
 import secrets
 import socket
 import stat
@@ -39,7 +38,7 @@ import jax
 import numpy as np
 from flax import serialization
 
-from jaxdl._checks import check_bool, check_int, check_option
+from jaxdl._checks import check_bool, check_int, check_option, show_value
 from jaxdl.core import Params, State
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
@@ -81,7 +80,7 @@ def _is_key(x: Any) -> bool:
 
 def _leaf_to_array(fn: str, where: str, x: Any) -> np.ndarray:
     if isinstance(x, (str, bytes)):
-        raise TypeError(f"{fn}: {where} has type {type(x).__name__} ({reprlib.repr(x)}), "
+        raise TypeError(f"{fn}: {where} has type {type(x).__name__} ({show_value(x)}), "
                         "which a checkpoint cannot store; leaves must be arrays or numbers "
                         "(put text in metadata)")
     if isinstance(x, jax.core.Tracer):
@@ -128,7 +127,7 @@ def _to_record(fn: str, where: str, tree: Any, leaf: Any = _leaf_to_array) -> An
 def _history_record(fn: str, history: Any) -> dict[str, np.ndarray]:
     if not isinstance(history, Mapping):
         raise TypeError(f"{fn}: history must be a dict of lists of numbers (fit's history), "
-                        f"got {reprlib.repr(history)} ({type(history).__name__})")
+                        f"got {show_value(history)} ({type(history).__name__})")
     out = {}
     for key, values in history.items():
         if not isinstance(key, str):
@@ -144,7 +143,7 @@ def _history_record(fn: str, history: Any) -> dict[str, np.ndarray]:
                 bad = arr.ndim != 1 or arr.dtype.kind not in "iuf"
         if bad:
             raise TypeError(f"{fn}: history[{key!r}] must be a list of numbers, got "
-                            f"{reprlib.repr(values)} ({type(values).__name__})")
+                            f"{show_value(values)} ({type(values).__name__})")
         out[key] = arr.astype(np.float64)
     return out
 
@@ -179,14 +178,14 @@ def _check_json(fn: str, where: str, value: Any, seen: tuple[int, ...] = ()) -> 
         return
     hint = "; use float(...) or int(...)" if isinstance(value, (np.generic, jax.Array,
                                                                 np.ndarray)) else ""
-    raise TypeError(f"{fn}: {where} has type {type(value).__name__} ({reprlib.repr(value)}), "
+    raise TypeError(f"{fn}: {where} has type {type(value).__name__} ({show_value(value)}), "
                     "which JSON cannot store; metadata holds None, bools, numbers, strings, lists "
                     f"and dicts with string keys{hint}")
 
 
 def _check_path(fn: str, path: Any) -> Path:
     if not isinstance(path, (str, os.PathLike)) or isinstance(path, bytes):
-        raise TypeError(f"{fn}: path must be a str or os.PathLike, got {reprlib.repr(path)} "
+        raise TypeError(f"{fn}: path must be a str or os.PathLike, got {show_value(path)} "
                         f"({type(path).__name__})")
     given, path = path, Path(path)
     if str(path) == ".":  # Path("") too
@@ -333,6 +332,11 @@ def save_checkpoint(
                 raise ValueError(f"{fn}: cannot create {str(path)!r}: {str(parent)!r} is a "
                                  "file, not a folder")
             break
+    for leaf in jax.tree_util.tree_leaves((params, state, opt_state)):
+        if (isinstance(leaf, jax.Array) and not isinstance(leaf, jax.core.Tracer)
+                and not jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
+                and not leaf.is_deleted()):
+            leaf.copy_to_host_async()  # start every device-to-host copy before reading any
     record: dict[str, Any] = {"params": _to_record(fn, "params", params),
                               "state": _to_record(fn, "state", state)}
     if opt_state is not None:
@@ -344,7 +348,7 @@ def save_checkpoint(
     if metadata is not None:
         if not isinstance(metadata, dict):
             raise TypeError(f"{fn}: metadata must be a dict of JSON values, got "
-                            f"{reprlib.repr(metadata)} ({type(metadata).__name__})")
+                            f"{show_value(metadata)} ({type(metadata).__name__})")
         _check_json(fn, "metadata", metadata)
         record["metadata"] = json.dumps(metadata)
     payload = serialization.msgpack_serialize(record, in_place=True)
@@ -404,9 +408,7 @@ def _mismatches(where: str, template: Any, stored: Any, out: list[str]) -> None:
             out.append(f"{where}: expected None, found {_describe(stored)}")
         return
     shape, dtype = _template_spec(where, template)
-    if not isinstance(stored, np.ndarray):
-        out.append(f"{where}: expected shape {shape} {dtype}, found {_describe(stored)}")
-    elif stored.shape != shape or stored.dtype != dtype:
+    if not isinstance(stored, np.ndarray) or stored.shape != shape or stored.dtype != dtype:
         out.append(f"{where}: expected shape {shape} {dtype}, found {_describe(stored)}")
 
 
@@ -563,7 +565,7 @@ def load_checkpoint(path: str | os.PathLike[str], target: dict[str, Any] | None 
         raise FileNotFoundError(f"{fn}: no checkpoint at {path}")
     if target is not None and not isinstance(target, Mapping):
         raise TypeError(f"{fn}: target must be a dict such as {{'params': params, 'state': "
-                        f"state, 'opt_state': opt_state}} or None, got {reprlib.repr(target)} "
+                        f"state, 'opt_state': opt_state}} or None, got {show_value(target)} "
                         f"({type(target).__name__})")
     for name in target or {}:
         check_option(fn, "target key", name, _TREES)

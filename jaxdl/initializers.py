@@ -25,7 +25,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl._checks import as_key, check_float, check_int, check_option, is_concrete, show_value
+from jaxdl._checks import (
+    as_key, check_dtype, check_float, check_int, is_concrete, lookup, show_value,
+)
 from jaxdl.core import Array
 
 __all__ = [
@@ -57,24 +59,6 @@ def _shape(name: str, shape: Any, *, min_rank: int = 0) -> tuple[int, ...]:
     if len(shape) < min_rank:
         raise ValueError(f"{name}: needs a shape of rank >= {min_rank}, got {shape}")
     return shape
-
-
-def _dtype(name: str, dtype: Any, *, floating: bool = True) -> Any:
-    """``dtype`` as a dtype: a floating one when ``floating``, else any real one."""
-    try:
-        if dtype is None:  # np.dtype(None) would silently mean float64
-            raise TypeError
-        dt = jnp.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{name}: dtype must be a NumPy/JAX dtype such as jnp.float32, got "
-                        f"{show_value(dtype)}") from None
-    if floating and not jnp.issubdtype(dt, jnp.floating):
-        raise TypeError(f"{name}: dtype must be a floating dtype (float32, bfloat16, ...), "
-                        f"got {dt}")
-    if not floating and not (jnp.issubdtype(dt, jnp.floating) or jnp.issubdtype(dt, jnp.integer)
-                             or jnp.issubdtype(dt, jnp.bool_)):
-        raise TypeError(f"{name}: dtype must be a real dtype, got {dt}")
-    return dt
 
 
 def compute_fans(shape: Sequence[int]) -> tuple[int, int]:
@@ -111,7 +95,7 @@ def zeros(key: Array | None, shape: Sequence[int], dtype: jnp.dtype = jnp.float3
     Returns:
       Zeros of ``shape``.
     """
-    return jnp.zeros(_shape("zeros", shape), _dtype("zeros", dtype, floating=False))
+    return jnp.zeros(_shape("zeros", shape), check_dtype("zeros", dtype, floating=False))
 
 
 def ones(key: Array | None, shape: Sequence[int], dtype: jnp.dtype = jnp.float32) -> Array:
@@ -125,7 +109,7 @@ def ones(key: Array | None, shape: Sequence[int], dtype: jnp.dtype = jnp.float32
     Returns:
       Ones of ``shape``.
     """
-    return jnp.ones(_shape("ones", shape), _dtype("ones", dtype, floating=False))
+    return jnp.ones(_shape("ones", shape), check_dtype("ones", dtype, floating=False))
 
 
 def constant(value: float | Array) -> Initializer:
@@ -142,7 +126,7 @@ def constant(value: float | Array) -> Initializer:
     def init(key: Array | None, shape: Sequence[int], dtype: jnp.dtype = jnp.float32
              ) -> Array:
         return jnp.full(_shape("constant", shape), value,
-                        _dtype("constant", dtype, floating=False))
+                        check_dtype("constant", dtype, floating=False))
 
     return init
 
@@ -153,7 +137,7 @@ def _random(name: str, draw: Callable[[Array, tuple[int, ...], Any], Array], *,
 
     def init(key: Array, shape: Sequence[int], dtype: jnp.dtype = jnp.float32) -> Array:
         shape = _shape(name, shape, min_rank=min_rank)
-        dtype = _dtype(name, dtype)
+        dtype = check_dtype(name, dtype)
         key = as_key(name, key)
         if math.prod(shape) == 0:
             return jnp.zeros(shape, dtype)  # nothing to draw (and no fan to divide by)
@@ -294,9 +278,10 @@ def orthogonal(scale: float | Array = 1.0) -> Initializer:
     """Orthogonal initialisation: a (scaled) random orthogonal matrix (Saxe et al., 2014).
 
     For kernels of rank > 2 the leading axes are flattened into the rows. Computed in
-    float32 or wider (QR has no half-precision kernel) at the highest matmul precision
-    (so that ``WᵀW = scale²·I`` to float32 accuracy on GPUs and TPUs too, whose default
-    float32 matmuls round to TF32/bfloat16), then cast to ``dtype``.
+    float32 or wider (QR has no half-precision kernel), then cast to ``dtype``. The QR
+    decomposition involves no reduced-precision matmul, but checking ``WᵀW = scale²·I``
+    on a GPU or TPU needs ``precision=jax.lax.Precision.HIGHEST`` in that product (their
+    default float32 matmul rounds to TF32/bfloat16).
 
     Args:
       scale: the gain, a finite real (may be traced).
@@ -308,10 +293,9 @@ def orthogonal(scale: float | Array = 1.0) -> Initializer:
     base = jax.nn.initializers.orthogonal(scale)
 
     def draw(key: Array, shape: tuple[int, ...], dtype: Any) -> Array:
-        with jax.default_matmul_precision("highest"):
-            if jnp.finfo(dtype).bits < 32:
-                return base(key, shape, jnp.float32).astype(dtype)
-            return base(key, shape, dtype)
+        if jnp.finfo(dtype).bits < 32:
+            return base(key, shape, jnp.float32).astype(dtype)
+        return base(key, shape, dtype)
 
     return _random("orthogonal", draw, min_rank=2)
 
@@ -325,12 +309,11 @@ _BY_NAME: dict[str, Callable[[], Initializer]] = {
 }
 
 # Names other libraries use, for the "did you mean" hint only (never resolved silently).
+# (names that string similarity or a suffix rule already leads to are not listed)
 _ALIASES = {
-    "glorot": "glorot_uniform", "xavier": "xavier_uniform", "he": "he_normal",
-    "kaiming": "he_normal", "kaiming_normal": "he_normal", "kaiming_uniform": "he_uniform",
-    "lecun": "lecun_normal", "lecun_uniform": "lecun_normal", "random_normal": "normal",
-    "random_uniform": "uniform", "gaussian": "normal", "zero": "zeros", "one": "ones",
-    "orthogonal_init": "orthogonal",
+    "glorot": "glorot_uniform", "xavier": "xavier_uniform", "kaiming": "he_normal",
+    "kaiming_normal": "he_normal", "kaiming_uniform": "he_uniform",
+    "random_normal": "normal", "gaussian": "normal",
 }
 
 
@@ -358,9 +341,5 @@ def get(init: str | Initializer) -> Initializer:
     """
     if callable(init):
         return init
-    if not isinstance(init, str):
-        raise TypeError(f"initializers.get: init must be an initializer or a name such as "
-                        f"'glorot_uniform', got {show_value(init)} ({type(init).__name__})")
-    name = check_option("initializers.get", "initializer", init, tuple(sorted(_BY_NAME)),
-                        aliases=_ALIASES)
-    return _BY_NAME[name]()
+    return lookup("initializers.get", "initializer", init, dict(sorted(_BY_NAME.items())),
+                  _ALIASES, "glorot_uniform")()

@@ -177,12 +177,13 @@ def test_bad_input(tmp_path, call, exc, expected):
         assert part.replace("{tmp}", str(tmp_path)) in message, message
 
 
-def test_refused_saves_write_nothing(tmp_path):
+def test_refused_saves_write_nothing(tmp_path, monkeypatch):
     for param in CASES:
         call, exc, expected = param.values
         if expected[0] == SAVE and "{tmp}" not in "".join(expected):
             folder = tmp_path / param.id
             folder.mkdir()
+            monkeypatch.chdir(folder)  # a relative or odd path would land here too
             with pytest.raises(exc):
                 call(folder)
             assert list(folder.iterdir()) == [], param.id

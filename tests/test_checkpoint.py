@@ -101,7 +101,8 @@ def test_metadata_and_step_round_trip(tmp_path):
     jaxdl.save_checkpoint(tmp_path / "c", params=_init_params(), step=np.int64(7),
                           metadata={**metadata, "shape": (4, 2)})
     out = jaxdl.load_checkpoint(tmp_path / "c")
-    assert np.isnan(out["metadata"].pop("nan")) and metadata.pop("nan") != 0
+    assert np.isnan(out["metadata"]["nan"])  # NaN != NaN: compared on its own
+    del out["metadata"]["nan"], metadata["nan"]
     assert out["metadata"] == {**metadata, "shape": [4, 2]}  # tuples come back as lists
     assert out["step"] == 7 and isinstance(out["step"], int)
 
@@ -298,7 +299,8 @@ def test_every_single_bit_flip_is_detected(tmp_path):
         expected = (_KINDS[:1] if field < 8 else _KINDS[1:2] if field < 12
                     else _KINDS[2:4] if field < 20 else _KINDS[4:])
         assert kind in expected, (bit, message)
-    assert sum(counts.values()) == len(good) * 8 >= 1600  # every bit of a ~200-byte file
+    assert len(good) * 8 >= 1600  # every bit of a ~200-byte file was flipped above
+    assert all(counts.values()), counts  # and every field of the file was hit
     print(f"{len(good) * 8} single-bit flips of a {len(good)}-byte file, all refused: {counts}")
 
 

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from jaxdl import initializers as inits
 from jaxdl._checks import (
-    as_key, check_bool, check_float, check_input_shape, check_int, check_shape,
+    as_key, check_bool, check_dtype, check_float, check_input_shape, check_int, check_shape,
 )
 from jaxdl.combinators import serial
 from jaxdl.core import (
@@ -77,12 +77,7 @@ def Dense(
     key_name = layer_name("Dense", name)
     label = f"Dense({units})" if name is None else f"Dense({units}) {name!r}"
     w_init_fn, b_init_fn = inits.get(w_init), inits.get(b_init)
-    try:
-        dtype = jnp.dtype(dtype)
-    except TypeError as e:
-        raise TypeError(f"Dense: dtype must be a floating dtype, got {dtype!r}") from e
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"Dense: dtype must be a floating dtype, got {dtype}")
+    dtype = check_dtype("Dense", dtype)
 
     def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
         shape = check_input_shape(label, input_shape)
