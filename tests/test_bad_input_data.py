@@ -243,6 +243,17 @@ def test_unknown_names_get_a_suggestion(call: Callable[[Path], Any], suggestion:
     assert str(err.value).endswith(suggestion), str(err.value)
 
 
+@pytest.mark.parametrize("call", [
+    lambda: jd.one_hot(np.array([0]), 3, dtype=None),
+    lambda: jd.scale_to_unit(np.ones(3), dtype=None),
+    lambda: jd.standardize(np.zeros((2, 3)), np.zeros(3), np.ones(3), dtype=None),
+], ids=["one_hot", "scale_to_unit", "standardize"])
+def test_dtype_none_is_refused_not_read_as_float64(call: Callable[[], Any]) -> None:
+    # np.dtype(None) is float64: a dtype=None passed by mistake must not mean that silently
+    with pytest.raises(TypeError, match=r"^jaxdl\.data\.\w+: dtype must be .*got None"):
+        call()
+
+
 def test_enough_cases() -> None:
     assert len(CASES) >= 30
     called = {c.prefix.rstrip(":") for c in CASES.values()}

@@ -1,9 +1,11 @@
 """Tests for jaxdl.data loading: jaxdl's tfds builders, the official-name path, errors.
 
 Every builder is prepared into a session-wide temporary data directory (once) and loaded
-back with the published sizes. Tests that need the raw files in ``../shared/data`` skip
-with a reason when that folder is absent. The network is never touched: conftest.py makes
-any tfds download attempt raise.
+back with the published sizes. Tests that need raw files (Fashion-MNIST, MovieLens,
+rt-polarity) take them from wherever jaxdl's own lookup finds them at import time
+(``$JAXDL_SOURCE_DIR``, which conftest.py sets to ``../shared/data`` unless it is set
+already, ``$JAXDL_DATA_DIR``, Debian's package), and skip with a reason where it finds
+none. The network is never touched: conftest.py makes any tfds download attempt raise.
 """
 
 from __future__ import annotations
@@ -24,11 +26,20 @@ from jaxdl.data import _builders, _paths
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+# The raw files as jaxdl itself finds them, looked up once at import (before any test hides
+# the variables): {subfolder: (directory or None, every place searched)}.
+RAW = {cls.SOURCE.subdir: _paths.find_source(cls.SOURCE, source_dir=None, data_dir=None)
+       for cls in (_builders.FashionMnist, _builders.MovielensSmall, _builders.RtPolarity)}
 
-def _need_shared(subdir: str) -> None:
-    if not (SHARED / subdir).is_dir():
-        pytest.skip(f"needs the raw files in {SHARED / subdir} (the project's shared/data folder "
-                    "beside the checkout), which is absent here")
+
+def _need_raw(subdir: str) -> Path:
+    """The folder holding the raw files of ``subdir`` ("fashion-mnist", ...), or a skip."""
+    found, searched = RAW[subdir]
+    if found is None:
+        places = "; ".join(f"{p} ({why})" for p, why in searched) or "nowhere (no variable set)"
+        pytest.skip(f"needs the raw {subdir} files, which jaxdl's lookup does not find here: "
+                    f"searched {places}; set $JAXDL_SOURCE_DIR")
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -39,9 +50,8 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def fashion(root: Path) -> Path:
-    """Prepares fashion_mnist once from shared/data (its timings are benchmarks/data.py's)."""
-    _need_shared("fashion-mnist")
-    return jd.prepare("fashion_mnist", data_dir=root, source_dir=SHARED / "fashion-mnist")
+    """Prepares fashion_mnist once from the raw files (its timings are benchmarks/data.py's)."""
+    return jd.prepare("fashion_mnist", data_dir=root, source_dir=_need_raw("fashion-mnist"))
 
 
 @pytest.fixture
@@ -56,7 +66,7 @@ def no_sources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def _raw_idx(name: str) -> np.ndarray:
-    with gzip.open(SHARED / "fashion-mnist" / name, "rb") as f:
+    with gzip.open(_need_raw("fashion-mnist") / name, "rb") as f:
         data = f.read()
     offset = 16 if "images" in name else 8
     return np.frombuffer(data, np.uint8, offset=offset)
@@ -89,7 +99,6 @@ def test_the_library_guesses_no_shared_data_folder(monkeypatch: pytest.MonkeyPat
                                                    tmp_path: Path) -> None:
     # shared/data is this project's layout, named by conftest.py through $JAXDL_SOURCE_DIR;
     # without the variables only explicit arguments and the Debian folder are searched.
-    assert not hasattr(_paths, "shared_data_dirs")
     monkeypatch.delenv(_paths.ENV_SOURCE_DIR, raising=False)
     monkeypatch.delenv(_paths.ENV_DATA_DIR, raising=False)
     searched = _paths.source_candidates(_builders.RtPolarity.SOURCE, source_dir=None,
@@ -98,11 +107,31 @@ def test_the_library_guesses_no_shared_data_folder(monkeypatch: pytest.MonkeyPat
     assert _paths.unset_variables() == ["$JAXDL_SOURCE_DIR", "$JAXDL_DATA_DIR"]
 
 
-def test_conftest_names_shared_data_as_the_source_dir() -> None:
-    _need_shared("rt-polarity")
-    assert os.environ[_paths.ENV_SOURCE_DIR] == str(SHARED)
-    found, _ = _paths.find_source(_builders.RtPolarity.SOURCE, source_dir=None, data_dir=None)
-    assert found == SHARED / "rt-polarity"
+def _run_conftest(monkeypatch: pytest.MonkeyPatch, value: str | None) -> str | None:
+    """Runs tests/conftest.py's module code again with $JAXDL_SOURCE_DIR = ``value``
+    (None: unset); returns the variable afterwards (monkeypatch restores it)."""
+    if value is None:
+        monkeypatch.delenv(_paths.ENV_SOURCE_DIR, raising=False)
+    else:
+        monkeypatch.setenv(_paths.ENV_SOURCE_DIR, value)
+    spec = importlib.util.spec_from_file_location("_conftest_again",
+                                                  Path(__file__).with_name("conftest.py"))
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    return os.environ.get(_paths.ENV_SOURCE_DIR)
+
+
+def test_conftest_names_shared_data_only_when_the_variable_is_unset(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    if not SHARED.is_dir():
+        pytest.skip(f"conftest.py names {SHARED} only where it exists, which it does not here")
+    assert os.environ.get(_paths.ENV_SOURCE_DIR)  # set: by conftest.py, or by the developer
+    elsewhere = str(tmp_path / "raw")
+    assert _run_conftest(monkeypatch, elsewhere) == elsewhere  # a developer's choice is kept
+    assert _run_conftest(monkeypatch, None) == str(SHARED)
+    if (SHARED / "rt-polarity").is_dir():  # and jaxdl's lookup then finds the files there
+        found, _ = _paths.find_source(_builders.RtPolarity.SOURCE, source_dir=None,
+                                      data_dir=None)
+        assert found == SHARED / "rt-polarity"
 
 
 def test_source_lookup_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -173,7 +202,7 @@ def test_karate_club(root: Path) -> None:
         "Mr. Hi", "Officer"]
 
 
-# ------------------------------------------------------------------ raw files from shared/data
+# ------------------------------------------------------------------ raw files (shared/data)
 
 
 def test_fashion_mnist_test_split_is_the_raw_idx_files(root: Path, fashion: Path) -> None:
@@ -228,8 +257,7 @@ def test_data_source_random_access(root: Path, fashion: Path) -> None:
 
 
 def test_movielens_small(root: Path) -> None:
-    _need_shared("movielens")
-    src = SHARED / "movielens"
+    src = _need_raw("movielens")
     ratings = jd.load("movielens_small", data_dir=root, source_dir=src)
     movies = jd.load("movielens_small/movies", data_dir=root, source_dir=src)
     assert len(ratings["rating"]) == 100836 and ratings["rating"].dtype == np.float32
@@ -245,11 +273,11 @@ def test_movielens_small(root: Path) -> None:
 
 
 def test_rt_polarity(root: Path) -> None:
-    _need_shared("rt-polarity")
-    data = jd.load("rt_polarity", data_dir=root, source_dir=SHARED / "rt-polarity")
+    src = _need_raw("rt-polarity")
+    data = jd.load("rt_polarity", data_dir=root, source_dir=src)
     assert data["text"].shape == (10662,) and data["text"].dtype.kind == "U"
     assert np.bincount(data["label"]).tolist() == [5331, 5331]
-    first_pos = (SHARED / "rt-polarity" / "rt-polarity.pos").read_bytes().decode("latin-1")
+    first_pos = (src / "rt-polarity.pos").read_bytes().decode("latin-1")
     first_pos = first_pos.split("\n")[0].strip()
     i = data["text"].tolist().index(first_pos)
     assert data["label"][i] == 1
@@ -279,7 +307,7 @@ def test_bulk_decoding_matches_tfds(root: Path, name: str, split: str) -> None:
 
     base = name.split("/")[0]
     if base in ("rt_polarity", "movielens_small", "fashion_mnist"):
-        _need_shared({"rt_polarity": "rt-polarity", "movielens_small": "movielens",
+        _need_raw({"rt_polarity": "rt-polarity", "movielens_small": "movielens",
                       "fashion_mnist": "fashion-mnist"}[base])
     ours = jd.load(name, split=split, data_dir=root)
     directory = jd.prepare(name, data_dir=root)
@@ -355,14 +383,14 @@ def test_download_attempt_fails_loudly_without_network(tmp_path: Path, no_source
 def test_download_path_with_a_local_stand_in(tmp_path: Path, no_sources: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """download=True goes through tfds's DownloadManager; here it 'downloads' the local zip."""
-    _need_shared("movielens")
+    src = _need_raw("movielens")
     from tensorflow_datasets.core.download import download_manager
 
     urls = []
 
     def fake_download(self, url):
         urls.append(url)
-        return SHARED / "movielens" / "ml-latest-small.zip"
+        return src / "ml-latest-small.zip"
 
     monkeypatch.setattr(download_manager.DownloadManager, "download", fake_download)
     movies = jd.load("movielens_small/movies", data_dir=tmp_path, download=True)
@@ -372,11 +400,11 @@ def test_download_path_with_a_local_stand_in(tmp_path: Path, no_sources: Path,
 
 def test_download_path_for_fashion_mnist_checks_sha256(tmp_path: Path, no_sources: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    _need_shared("fashion-mnist")
+    src = _need_raw("fashion-mnist")
     from tensorflow_datasets.core.download import download_manager
 
     def fake_download(self, urls):
-        return {k: SHARED / "fashion-mnist" / url.rsplit("/", 1)[1] for k, url in urls.items()}
+        return {k: src / url.rsplit("/", 1)[1] for k, url in urls.items()}
 
     monkeypatch.setattr(download_manager.DownloadManager, "download", fake_download)
     test = jd.load("fashion_mnist", split="test", data_dir=tmp_path, download=True)
@@ -386,10 +414,9 @@ def test_download_path_for_fashion_mnist_checks_sha256(tmp_path: Path, no_source
     bad = tmp_path / "bad"
     bad.mkdir()
     for f in _builders.FashionMnist.SOURCE.files:
-        (bad / f).write_bytes((SHARED / "fashion-mnist" / f).read_bytes())
+        (bad / f).write_bytes((src / f).read_bytes())
     with gzip.open(bad / "t10k-labels-idx1-ubyte.gz", "wb") as f:  # same content, new header
-        f.write(gzip.decompress((SHARED / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz")
-                                .read_bytes()))
+        f.write(gzip.decompress((src / "t10k-labels-idx1-ubyte.gz").read_bytes()))
     monkeypatch.setattr(download_manager.DownloadManager, "download",
                         lambda self, urls: {k: bad / u.rsplit("/", 1)[1] for k, u in urls.items()})
     with pytest.raises(ValueError, match="sha256"):

@@ -43,7 +43,7 @@ from jaxdl.data._text import PAD, PAD_ID, UNK, UNK_ID, Vocabulary, build_vocabul
 
 def __getattr__(name: str) -> object:
     # ``jaxdl.data.builders``: jaxdl's tfds builder classes (Iris, FashionMnist, ...), for
-    # driving tfds directly. Imported lazily: it imports tensorflow_datasets (~0.3 s).
+    # driving tfds directly. Imported lazily: it imports tensorflow_datasets.
     if name == "builders":
         import importlib
 

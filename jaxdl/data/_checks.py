@@ -17,32 +17,26 @@ from jaxdl._checks import check_bool, check_float, check_int, check_option, did_
 
 __all__ = [
     "check_bool", "check_float", "check_int", "check_option", "did_you_mean",
-    "check_count", "check_path", "check_columns", "check_numeric_array", "check_float_dtype",
-    "check_axis_in", "is_int",
+    "check_count", "check_path", "check_columns", "check_numeric_array", "check_axis_in",
 ]
 
 
-def is_int(value: Any, *, min_value: int) -> bool:
-    """True for a Python/NumPy integer (not a bool) that is ``>= min_value``."""
-    return (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-            and value >= min_value)
+def check_count(fn: str, arg: str, value: Any, *, min_value: int, allow_none: bool = False,
+                what: str = "an int") -> int | None:
+    """:func:`check_int` (``>= min_value``), with ``what`` in its messages.
 
-
-def check_count(fn: str, arg: str, value: Any, *, min_value: int = 0,
-                allow_none: bool = False, what: str = "an int") -> int | None:
-    """An integer ``>= min_value`` (a bool or float is a ``TypeError``); returns it as ``int``.
-
-    The messages read ``"{fn}: {arg} must be {what} >= {min_value}, got {value!r}"``.
+    For the few arguments whose messages say more than ``check_int``'s: ``"batch_size must
+    be an int >= 1"``, ``"a static int"`` where ``jit`` needs one, ``"True, False or an
+    int"`` where a bool is also accepted.
     """
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    try:
+        return check_int(fn, arg, value, min_value=min_value, allow_none=allow_none)
+    except TypeError:
         none = " or None" if allow_none else ""
         raise TypeError(f"{fn}: {arg} must be {what} >= {min_value}{none}, got {value!r} "
-                        f"({type(value).__name__})")
-    if value < min_value:
-        raise ValueError(f"{fn}: {arg} must be {what} >= {min_value}, got {value!r}")
-    return int(value)
+                        f"({type(value).__name__})") from None
+    except ValueError:
+        raise ValueError(f"{fn}: {arg} must be {what} >= {min_value}, got {value!r}") from None
 
 
 def check_path(fn: str, arg: str, value: Any) -> str | os.PathLike[str] | None:
@@ -79,19 +73,6 @@ def check_numeric_array(fn: str, arg: str, value: Any, *, kinds: str = "biuf") -
         shown = repr(value) if x.size <= 4 else f"an array of shape {x.shape}"
         raise TypeError(f"{fn}: {arg} must be a numeric array, got {shown} of dtype {x.dtype}")
     return x
-
-
-def check_float_dtype(fn: str, arg: str, value: Any) -> np.dtype:
-    """A floating NumPy dtype (``np.float32``, ``"float64"``, ...)."""
-    try:
-        dtype = np.dtype(value)
-    except TypeError:
-        raise TypeError(f"{fn}: {arg} must be a NumPy float dtype such as np.float32, got "
-                        f"{value!r}") from None
-    if dtype.kind != "f":
-        raise TypeError(f"{fn}: {arg} must be a float dtype such as np.float32, got {value!r} "
-                        f"({dtype})")
-    return dtype
 
 
 def check_axis_in(fn: str, arg: str, value: Any, ndim: int) -> int:

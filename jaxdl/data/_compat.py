@@ -28,7 +28,7 @@ _NOISE = ("has no dataset_info.json", "Load dataset info from", "Reusing dataset
 
 
 def tfds() -> Any:
-    """``tensorflow_datasets``, imported on first use (~0.3 s), only when data is needed."""
+    """``tensorflow_datasets``, imported on first use, only when data is needed."""
     import tensorflow_datasets
 
     return tensorflow_datasets
@@ -74,6 +74,20 @@ def get_items(backend: Any, indices: list[int]) -> list[Any]:
         return backend.__getitems__(indices)
     except TypeError:
         return [backend[i] for i in indices]
+
+
+def is_empty_split(builder: Any, split: str) -> bool:
+    """True for a valid selection of no examples (``"train[150:]"`` of 150 examples).
+
+    tfds's ``as_data_source`` refuses one ("Paths sequence can not be of 0 length", from
+    ``array_record``), so the callers serve an empty source themselves. False where tfds
+    cannot say (a dataset not prepared, a split it refuses): ``as_data_source`` then
+    raises the error that explains it.
+    """
+    try:
+        return builder.info.splits[split].num_examples == 0
+    except (KeyError, ValueError, AttributeError, TypeError):
+        return False
 
 
 def split_files(info: Any, split: str) -> list[tuple[str, int, int]]:

@@ -24,8 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl._checks import as_key, is_concrete
-from jaxdl.data._checks import check_bool, check_columns, check_count
+from jaxdl._checks import as_key, is_concrete, show_value
+from jaxdl.data._checks import check_bool, check_columns, check_count, check_int
 
 Arrays = Mapping[str, Any]
 KeyLike = int | jax.Array | np.ndarray
@@ -71,15 +71,11 @@ def num_batches(num_examples: int, batch_size: int, *, drop_remainder: bool = Fa
       (3, 2)
     """
     fn = "jaxdl.data.num_batches"
-    n = check_count(fn, "num_examples", num_examples, min_value=0)
-    batch_size = _check_batch_size(fn, batch_size)
+    n = check_int(fn, "num_examples", num_examples, min_value=0)
+    batch_size = check_count(fn, "batch_size", batch_size, min_value=1)
     if check_bool(fn, "drop_remainder", drop_remainder):
         return n // batch_size
     return math.ceil(n / batch_size)
-
-
-def _check_batch_size(fn: str, batch_size: Any) -> int:
-    return check_count(fn, "batch_size", batch_size, min_value=1)
 
 
 def _seed_words(fn: str, key: KeyLike) -> list[int]:
@@ -128,8 +124,8 @@ def epoch_permutation(num_examples: int, *, key: KeyLike, epoch: int = 0) -> np.
 
 
 def _epoch_permutation(fn: str, num_examples: Any, key: Any, epoch: Any) -> np.ndarray:
-    n = check_count(fn, "num_examples", num_examples, min_value=0)
-    epoch = check_count(fn, "epoch", epoch, min_value=0)
+    n = check_int(fn, "num_examples", num_examples, min_value=0)
+    epoch = check_int(fn, "epoch", epoch, min_value=0)
     rng = np.random.default_rng([*_seed_words(fn, key), epoch])
     return rng.permutation(n)
 
@@ -153,7 +149,8 @@ def _check_data(fn: str, data: Any) -> int:
         first = data[0]
         if not isinstance(first, Mapping):
             raise TypeError(f"{fn}: data must be {what}; got a {type(data).__name__} whose "
-                            f"first example is {type(first).__name__} {first!r:.60}, not a dict")
+                            f"first example is {type(first).__name__} "
+                            f"{show_value(first, 60)}, not a dict")
     return n
 
 
@@ -260,7 +257,7 @@ def batches(
       [(4,), (4,), (2,)]
     """
     fn = "jaxdl.data.batches"
-    batch_size = _check_batch_size(fn, batch_size)
+    batch_size = check_count(fn, "batch_size", batch_size, min_value=1)
     n = _check_data(fn, data)
     drop_remainder = check_bool(fn, "drop_remainder", drop_remainder)
     if isinstance(prefetch_to_device, (bool, np.bool_)):
@@ -276,7 +273,7 @@ def batches(
             )
         order = _epoch_permutation(fn, n, key, epoch)
     else:
-        check_count(fn, "epoch", epoch, min_value=0)
+        check_int(fn, "epoch", epoch, min_value=0)
         order = None
     it: Iterator[dict[str, Any]] = BatchIterator(data, order, n, batch_size, drop_remainder)
     if size:
@@ -346,7 +343,7 @@ def prefetch_to_device(
       ValueError: ``size < 1``; a text (string) column, which cannot live on a device.
     """
     fn = "jaxdl.data.prefetch_to_device"
-    size = check_count(fn, "size", size, min_value=1)
+    size = check_int(fn, "size", size, min_value=1)
     if isinstance(iterator, Mapping):
         raise TypeError(f"{fn}: iterator must yield batches (dicts of columns), got a "
                         f"{type(iterator).__name__} itself; pass batches(data, ...) instead")
@@ -354,7 +351,7 @@ def prefetch_to_device(
         it = iter(iterator)
     except TypeError:
         raise TypeError(f"{fn}: iterator must be an iterable of batches (dicts of columns), "
-                        f"got {iterator!r:.60} ({type(iterator).__name__})") from None
+                        f"got {show_value(iterator, 60)} ({type(iterator).__name__})") from None
     return _Prefetch(it, size, device, fn)
 
 
@@ -415,25 +412,29 @@ def device_permutation(key: jax.Array | int, num_examples: int,
       ValueError: a negative ``n`` or (concrete) ``epoch``.
     """
     fn = "jaxdl.data.device_permutation"
-    if isinstance(key, bool) or not isinstance(key, (int, np.integer, jax.Array, np.ndarray)):
-        raise TypeError(f"{fn}: key must be a PRNG key (jax.random.key(seed)) or an int seed, "
-                        f"got {key!r:.60} ({type(key).__name__})")
     key = as_key(fn, key)
     n = check_count(fn, "num_examples", num_examples, min_value=0, what="a static int")
     _check_int_or_traced(fn, "epoch", epoch, min_value=0)
     return jax.random.permutation(jax.random.fold_in(key, epoch), n)
 
 
-def _check_int_or_traced(fn: str, arg: str, value: Any, *, min_value: int) -> None:
-    """An int ``>= min_value``, or an integer scalar array (checked only when concrete)."""
+def _check_int_or_traced(fn: str, arg: str, value: Any, *, min_value: int) -> int | None:
+    """An int ``>= min_value``, or an integer scalar array (checked only when concrete).
+
+    Returns the value as an ``int`` when it is concrete (read from the device once), else
+    None.
+    """
     if isinstance(value, (jax.Array, np.ndarray)):
         if value.ndim != 0 or not jnp.issubdtype(value.dtype, jnp.integer):
             raise TypeError(f"{fn}: {arg} must be an int or an integer scalar array, got an "
                             f"array of shape {value.shape} and dtype {value.dtype}")
-        if is_concrete(value) and int(value) < min_value:
-            raise ValueError(f"{fn}: {arg} must be >= {min_value}, got {int(value)}")
-        return
-    check_count(fn, arg, value, min_value=min_value)
+        if not is_concrete(value):
+            return None
+        value = int(value)
+        if value < min_value:
+            raise ValueError(f"{fn}: {arg} must be >= {min_value}, got {value}")
+        return value
+    return check_int(fn, arg, value, min_value=min_value)
 
 
 def device_batch(
@@ -504,10 +505,10 @@ def device_batch(
             f"{fn}: batch_size ({batch_size}) exceeds the number of examples ({perm.shape[0]})"
         )
     steps = perm.shape[0] // batch_size
-    _check_int_or_traced(fn, "step", step, min_value=0)
-    if is_concrete(step) and int(step) >= steps:
+    concrete_step = _check_int_or_traced(fn, "step", step, min_value=0)
+    if concrete_step is not None and concrete_step >= steps:
         raise ValueError(f"{fn}: step must lie in [0, {steps}) (full batches of {batch_size} "
-                         f"in {perm.shape[0]} examples), got {int(step)}")
+                         f"in {perm.shape[0]} examples), got {concrete_step}")
     start = jnp.asarray(step, dtype=perm.dtype) * batch_size
     idx = jax.lax.dynamic_slice_in_dim(perm, start, int(batch_size))
     return {k: jnp.take(v, idx, axis=0) for k, v in arrays.items()}

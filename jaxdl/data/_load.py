@@ -47,14 +47,15 @@ def _check_args(fn: str, name: Any, *, data_dir: Any, download: Any,
 # --------------------------------------------------------------------------- preparing
 
 
-def _prepare_jaxdl(fn: str, name: str, *, data_dir: PathLike | None,
-                   source_dir: PathLike | None, download: bool) -> Path | None:
-    """Makes sure jaxdl's builder ``name`` is prepared; returns its directory.
+def _prepare_jaxdl(fn: str, name: str, base: str, config: str | None, *,
+                   data_dir: PathLike | None, source_dir: PathLike | None,
+                   download: bool) -> Path | None:
+    """Makes sure jaxdl's builder ``name`` (``base``/``config``, from :func:`_check_args`)
+    is prepared; returns its directory.
 
     Returns None when its raw files are nowhere but an official tfds copy of the same
     name is prepared in the data directory (the caller reads that instead).
     """
-    base, config = split_name(fn, name)
     cls, config = jaxdl_builder(fn, base, config)
     root = default_data_dir(data_dir)
     target = jaxdl_dir(root, cls, config)
@@ -132,13 +133,13 @@ def _official_source(fn: str, name: str, split: str, *, data_dir: PathLike | Non
 def _open(fn: str, name: Any, *, split: Any, data_dir: Any, download: Any,
           source_dir: Any) -> DataSource:
     """:func:`source`, with ``fn`` (the public function called) named in errors."""
-    base, _ = _check_args(fn, name, data_dir=data_dir, download=download,
-                          source_dir=source_dir)
+    base, config = _check_args(fn, name, data_dir=data_dir, download=download,
+                               source_dir=source_dir)
     split = check_split(fn, split)
     if base not in DATASETS:
         return _official_source(fn, name, split, data_dir=data_dir, download=download)
-    target = _prepare_jaxdl(fn, name, data_dir=data_dir, source_dir=source_dir,
-                            download=download)
+    target = _prepare_jaxdl(fn, name, base, config, data_dir=data_dir,
+                            source_dir=source_dir, download=download)
     if target is None:  # only an official tfds copy of the same name is available
         return _official_source(fn, base, split, data_dir=data_dir, download=False)
     return open_prepared(fn, name, split, target)
@@ -182,7 +183,7 @@ def source(
 
     Example:
       >>> ds = source("iris", data_dir=tmp)            # doctest: +SKIP
-      >>> len(ds), ds[0]["features"].shape
+      >>> len(ds), ds[0]["features"].shape           # doctest: +SKIP
       (150, (4,))
     """
     return _open("jaxdl.data.source", name, split=split, data_dir=data_dir, download=download,
@@ -248,7 +249,7 @@ def load(
 
     Example:
       >>> data = load("fashion_mnist", split="test")  # doctest: +SKIP
-      >>> data["image"].shape, data["image"].dtype, data["label"].shape
+      >>> data["image"].shape, data["image"].dtype, data["label"].shape  # doctest: +SKIP
       ((10000, 28, 28, 1), dtype('uint8'), (10000,))
     """
     fn = "jaxdl.data.load"
@@ -279,12 +280,12 @@ def prepare(
       TypeError, ValueError: as for :func:`load`.
     """
     fn = "jaxdl.data.prepare"
-    base, _ = _check_args(fn, name, data_dir=data_dir, download=download,
-                          source_dir=source_dir)
+    base, config = _check_args(fn, name, data_dir=data_dir, download=download,
+                               source_dir=source_dir)
     root = default_data_dir(data_dir)
     if base in DATASETS:
-        target = _prepare_jaxdl(fn, name, data_dir=data_dir, source_dir=source_dir,
-                                download=download)
+        target = _prepare_jaxdl(fn, name, base, config, data_dir=data_dir,
+                                source_dir=source_dir, download=download)
         if target is not None:
             return target
         return official_prepared_dirs(root, base)[-1]

@@ -10,13 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from jaxdl.data._checks import (
-    check_axis_in, check_count, check_float, check_float_dtype, check_int, check_numeric_array,
-)
-
-
-def _show(x: np.ndarray) -> str:
-    return repr(x) if x.size <= 6 else f"an array of shape {x.shape}"
+from jaxdl._checks import check_dtype, show_value
+from jaxdl.data._checks import check_axis_in, check_float, check_int, check_numeric_array
 
 
 def one_hot(labels: Any, num_classes: int, *, dtype: Any = np.float32) -> np.ndarray:
@@ -42,16 +37,9 @@ def one_hot(labels: Any, num_classes: int, *, dtype: Any = np.float32) -> np.nda
     fn = "jaxdl.data.one_hot"
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":
-        raise ValueError(f"{fn}: labels must be integers, got {_show(labels)} of dtype "
-                         f"{labels.dtype}")
-    num_classes = check_count(fn, "num_classes", num_classes, min_value=1)
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{fn}: dtype must be a NumPy dtype such as np.float32, got "
-                        f"{dtype!r}") from None
-    if dtype.kind not in "biuf":
-        raise TypeError(f"{fn}: dtype must be a numeric dtype, got {dtype!r}")
+        raise ValueError(f"{fn}: labels must be integers, got {show_value(labels, 60)}")
+    num_classes = check_int(fn, "num_classes", num_classes, min_value=1)
+    dtype = check_dtype(fn, dtype, floating=False)
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(
             f"{fn}: labels must lie in [0, {num_classes}), got min {labels.min()}, "
@@ -93,7 +81,7 @@ def scale_to_unit(
     x = check_numeric_array(fn, "x", x, kinds="iuf")
     low = check_float(fn, "low", low, allow_none=True, allow_traced=False)
     high = check_float(fn, "high", high, allow_none=True, allow_traced=False)
-    dtype = check_float_dtype(fn, "dtype", dtype)
+    dtype = check_dtype(fn, dtype)
     if x.dtype.kind in "iu":
         info = np.iinfo(x.dtype)
         low = float(info.min) if low is None else low
@@ -140,7 +128,7 @@ def channel_mean_std(
     """
     fn = "jaxdl.data.channel_mean_std"
     x = check_numeric_array(fn, "x", x)
-    chunk = check_count(fn, "chunk", chunk, min_value=1)
+    chunk = check_int(fn, "chunk", chunk, min_value=1)
     if x.ndim < 1 or x.shape[0] == 0:
         raise ValueError(f"{fn}: need at least one example, got x of shape {x.shape}")
     if channel_axis is not None:
@@ -193,18 +181,17 @@ def standardize(
     """
     fn = "jaxdl.data.standardize"
     x = check_numeric_array(fn, "x", x)
-    dtype = check_float_dtype(fn, "dtype", dtype)
+    dtype = check_dtype(fn, dtype)
     eps = check_float(fn, "eps", eps, min_value=0.0, allow_traced=False)
     mean = check_numeric_array(fn, "mean", mean).astype(dtype)
     std = check_numeric_array(fn, "std", std).astype(dtype)
     if mean.shape != std.shape:
         raise ValueError(f"{fn}: mean {mean.shape} and std {std.shape} must have the same shape")
     if (std < 0).any():
-        raise ValueError(f"{fn}: std must be >= 0, got {_show(std)}")
+        raise ValueError(f"{fn}: std must be >= 0, got {show_value(std, 60)}")
     if (std + np.asarray(eps, dtype) == 0).any():
-        raise ValueError(f"{fn}: std + eps is 0 for some channel (std {_show(std)}, "
+        raise ValueError(f"{fn}: std + eps is 0 for some channel (std {show_value(std, 60)}, "
                          f"eps={eps}); pass eps > 0")
-    check_int(fn, "channel_axis", channel_axis)
     if mean.ndim == 1:
         axis = check_axis_in(fn, "channel_axis", channel_axis, x.ndim)
         if mean.shape[0] != x.shape[axis]:
@@ -215,8 +202,11 @@ def standardize(
         shape = [1] * x.ndim
         shape[axis] = mean.shape[0]
         mean, std = mean.reshape(shape), std.reshape(shape)
-    elif mean.ndim != 0:
-        raise ValueError(f"{fn}: mean must be a scalar or (channels,), got shape {mean.shape}")
+    else:  # one statistic for every channel: channel_axis only has to be an int
+        check_int(fn, "channel_axis", channel_axis)
+        if mean.ndim != 0:
+            raise ValueError(f"{fn}: mean must be a scalar or (channels,), got shape "
+                             f"{mean.shape}")
     out = x.astype(dtype)
     out -= mean
     out /= std + np.asarray(eps, dtype)

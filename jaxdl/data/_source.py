@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from jaxdl.data._compat import (
-    feature_type_names, feature_type_names_in, get_items, quiet_tfds, split_files, tfds,
+    feature_type_names, feature_type_names_in, get_items, is_empty_split, quiet_tfds,
+    split_files, tfds,
 )
 from jaxdl.data._decode import (
     Column, UnsupportedFeature, column_plan, decode_columns, empty_columns, empty_columns_like,
@@ -255,7 +256,7 @@ def open_prepared(fn: str, name: str, split: str, directory: Path) -> DataSource
             files = split_files(builder.info, split)
         except (ValueError, KeyError) as e:
             raise bad_split(fn, name, split, builder.info.splits.keys(), e) from None
-        if not files:  # a valid, empty selection such as "train[150:]" of 150 examples
+        if is_empty_split(builder, split):
             return DataSource(name, split, [], builder.info, plan, files)
         try:  # the split is valid (split_files parsed it): an error here is a bad file
             ds = builder.as_data_source(
@@ -275,11 +276,8 @@ def open_official(fn: str, name: str, split: str, builder: Any) -> DataSource:
       KeyError, NotImplementedError: as tfds raises them for a dataset that is not
         prepared, or prepared in a format only TensorFlow reads (the caller explains).
     """
-    try:
-        if builder.info.splits[split].num_examples == 0:
-            return DataSource(name, split, [], builder.info)
-    except (KeyError, ValueError, AttributeError, TypeError):
-        pass  # not prepared, or a split tfds refuses: as_data_source says which below
+    if is_empty_split(builder, split):
+        return DataSource(name, split, [], builder.info)
     try:
         ds = builder.as_data_source(split=split)
     except ValueError as e:

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from jaxdl.data._checks import check_bool, check_count, did_you_mean
+from jaxdl._checks import show_value
+from jaxdl.data._checks import check_bool, check_count, check_int, did_you_mean
 
 PAD = "<pad>"
 """The padding token; always id 0."""
@@ -37,16 +38,16 @@ def _check_texts(fn: str, texts: Any) -> list[str]:
     never one string by itself (that would be read as its characters)."""
     if isinstance(texts, (str, bytes)):
         raise TypeError(f"{fn}: texts must be a list of strings, got one "
-                        f"{type(texts).__name__} {texts!r:.60}; wrap it as [text]")
+                        f"{type(texts).__name__} {show_value(texts, 60)}; wrap it as [text]")
     try:
         items = list(texts)
     except TypeError:
-        raise TypeError(f"{fn}: texts must be an iterable of strings, got {texts!r:.60} "
+        raise TypeError(f"{fn}: texts must be an iterable of strings, got {show_value(texts, 60)} "
                         f"({type(texts).__name__})") from None
     for i, t in enumerate(items):
         if not isinstance(t, str):
             hint = " (decode bytes first, e.g. t.decode('utf-8'))" if isinstance(t, bytes) else ""
-            raise TypeError(f"{fn}: texts must hold strings, got texts[{i}] = {t!r:.60} "
+            raise TypeError(f"{fn}: texts must hold strings, got texts[{i}] = {show_value(t, 60)} "
                             f"({type(t).__name__}){hint}")
     return items
 
@@ -78,7 +79,7 @@ class Vocabulary:
         if isinstance(self.tokens, (str, bytes)) or not isinstance(self.tokens, (tuple, list)) \
                 or not all(isinstance(t, str) for t in self.tokens):
             raise TypeError(f"{fn}: tokens must be a tuple of strings starting with {PAD!r}, "
-                            f"{UNK!r}; got {self.tokens!r:.80}")
+                            f"{UNK!r}; got {show_value(self.tokens)}")
         object.__setattr__(self, "tokens", tuple(self.tokens))
         _check_level(fn, self.level)
         check_bool(fn, "lowercase", self.lowercase)
@@ -234,13 +235,8 @@ def build_vocabulary(
     """
     fn = "jaxdl.data.build_vocabulary"
     level = _check_level(fn, level)
-    if max_size is not None:
-        if isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)):
-            raise TypeError(f"{fn}: max_size must be an int >= 2 or None, got {max_size!r} "
-                            f"({type(max_size).__name__})")
-        if max_size < 2:
-            raise ValueError(f"{fn}: max_size must be >= 2 (padding and unknown), got {max_size}")
-    min_count = check_count(fn, "min_count", min_count, min_value=1)
+    max_size = check_int(fn, "max_size", max_size, min_value=2, allow_none=True)
+    min_count = check_int(fn, "min_count", min_count, min_value=1)
     lowercase = check_bool(fn, "lowercase", lowercase)
     counts: collections.Counter[str] = collections.Counter()
     for text in _check_texts(fn, texts):
