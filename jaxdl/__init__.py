@@ -25,9 +25,18 @@ from jaxdl.training import (
     predict,
 )
 
+from jaxdl.layers import (
+    AvgPool, Conv, ConvTranspose, GlobalAvgPool, GlobalMaxPool, MaxPool, SumPool,
+)
+from jaxdl.layers import BatchNorm, Embedding, LayerNorm
+from jaxdl import augment
+from jaxdl.augment import Augment
+
 __version__ = "0.2.0"
 
 __all__ = [
+    "BatchNorm", "LayerNorm", "Embedding", "Augment", "augment",
+    "Conv", "ConvTranspose", "MaxPool", "AvgPool", "SumPool", "GlobalAvgPool", "GlobalMaxPool",
     "activations", "initializers", "losses", "metrics",
     "Layer", "InitFn", "ApplyFn", "Shape", "serial", "parallel", "FanOut", "FanInSum",
     "FanInConcat", "shape_dependent", "elementwise", "stateless", "stochastic", "abstract_init",

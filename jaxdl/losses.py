@@ -22,6 +22,9 @@ Conventions (written once here, true for every loss):
   value checks need concrete inputs and are skipped under ``jax.jit`` (the training loop
   checks its targets once, on the host). Strings, ``None`` and complex numbers raise
   ``TypeError``.
+* Losses are computed, and returned, in at least float32: half-precision predictions
+  (bfloat16/float16 logits of a mixed-precision model, ``compute_dtype=jnp.bfloat16``) are
+  widened to float32 first and the targets follow; float64 stays float64.
 * ``e = targets - predictions``.
 """
 
@@ -108,8 +111,7 @@ def _pair(name: str, predictions: Any, targets: Any, *, arg: str = "predictions"
             f"{name}: {arg} and targets must have the same shape, "
             f"got {arg} {p.shape} and targets {t.shape}"
         )
-    if not jnp.issubdtype(p.dtype, jnp.floating):
-        p = p.astype(jnp.float32)
+    p = _wide(p) if jnp.issubdtype(p.dtype, jnp.floating) else p.astype(jnp.float32)
     return p, t.astype(p.dtype)
 
 
@@ -143,7 +145,8 @@ def _class_mask(name: str, where: Any, shape: tuple[int, ...], axis: int, receiv
 
 
 def _wide(p: Array) -> Array:
-    """At least float32: ``1 - 1e-7`` rounds to 1 in (b)float16 (log(0) there)."""
+    """At least float32: ``1 - 1e-7`` rounds to 1 in (b)float16 (log(0) there), and a
+    bfloat16 mean keeps only about 3 significant digits."""
     return p.astype(jnp.promote_types(p.dtype, jnp.float32))
 
 
@@ -568,8 +571,7 @@ def sparse_categorical_cross_entropy(logits: Array, labels: Array, *,
     if not jnp.issubdtype(y.dtype, jnp.integer):
         raise TypeError(f"{name}: labels must be integers (class indices), got dtype {y.dtype}"
                         f"; for one-hot labels use softmax_cross_entropy")
-    if not jnp.issubdtype(z.dtype, jnp.floating):
-        z = z.astype(jnp.float32)
+    z = _wide(z) if jnp.issubdtype(z.dtype, jnp.floating) else z.astype(jnp.float32)
     classes = z.shape[-1]
     mask = None if where is None else _mask(name, where, y.shape, f"labels {y.shape}")
     check_values(name, "labels", y, lambda v: (v >= 0) & (v < classes),

@@ -6,8 +6,14 @@ from jaxdl.layers.activation import (
 )
 from jaxdl.layers.dense import Dense, Flatten, Identity, Perceptron
 from jaxdl.layers.dropout import Dropout
+from jaxdl.layers.conv import Conv, ConvTranspose
+from jaxdl.layers.pooling import AvgPool, GlobalAvgPool, GlobalMaxPool, MaxPool, SumPool
+from jaxdl.layers.normalization import BatchNorm, LayerNorm
+from jaxdl.layers.embedding import Embedding
 
 __all__ = [
+    "BatchNorm", "LayerNorm", "Embedding",
+    "Conv", "ConvTranspose", "MaxPool", "AvgPool", "SumPool", "GlobalAvgPool", "GlobalMaxPool",
     "BipolarSigmoid", "Dense", "Dropout", "Elu", "Flatten", "Gelu", "Identity", "LeakyRelu",
     "Linear", "Perceptron", "RandomizedRelu", "Relu", "Sigmoid", "Softmax", "Step", "Swish", "Tanh",
 ]

@@ -37,6 +37,16 @@ def _check_dense_params(label: str, params: Any, units: int, use_bias: bool) -> 
                          f"got {jnp.shape(params['b'])}")
 
 
+def _compute_dtype(fn: str, value: Any) -> Any:
+    """``None`` or a floating dtype, for ``compute_dtype=`` (Dense, Conv, ConvTranspose)."""
+    if value is None:
+        return None
+    try:
+        return check_dtype(fn, value)
+    except TypeError as e:
+        raise TypeError(str(e).replace(": dtype must", ": compute_dtype must", 1)) from None
+
+
 def Dense(
     units: int,
     *,
@@ -44,6 +54,7 @@ def Dense(
     w_init: inits.Initializer | str = "glorot_uniform",
     b_init: inits.Initializer | str = "zeros",
     dtype: Any = jnp.float32,
+    compute_dtype: Any = None,
     name: str | None = None,
 ) -> Layer:
     """Fully connected layer: ``y = x·W + b`` over the last axis.
@@ -54,6 +65,11 @@ def Dense(
       w_init: initialiser of ``W``, ``(in_features, units)`` (default Xavier/Glorot uniform).
       b_init: initialiser of ``b``, ``(units,)`` (default zeros).
       dtype: the parameters' dtype.
+      compute_dtype: the dtype the product runs in (e.g. ``jnp.bfloat16`` for mixed
+        precision): ``x``, ``W`` and ``b`` are cast to it and the output has it, while the
+        parameters and their gradients stay in ``dtype`` (Flax's ``dtype`` and
+        ``param_dtype``). ``None`` (default): no cast, the dtypes promote as in
+        ``jnp.matmul``.
       name: the snake_case name (default ``"dense"``).
 
     Shapes:
@@ -75,9 +91,11 @@ def Dense(
     units = check_int("Dense", "units", units, min_value=1)
     use_bias = check_bool("Dense", "use_bias", use_bias)
     key_name = layer_name("Dense", name)
-    label = f"Dense({units})" if name is None else f"Dense({units}) {name!r}"
     w_init_fn, b_init_fn = inits.get(w_init), inits.get(b_init)
     dtype = check_dtype("Dense", dtype)
+    cdtype = _compute_dtype("Dense", compute_dtype)
+    shown = f"{units}" if cdtype is None else f"{units}, compute_dtype={cdtype}"
+    label = f"Dense({shown})" if name is None else f"Dense({shown}) {name!r}"
 
     def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
         shape = check_input_shape(label, input_shape)
@@ -96,9 +114,11 @@ def Dense(
         _check_dense_params(label, params, units, use_bias)
         w = params["w"]
         check_shape(label, x, (w.shape[0],))
+        if cdtype is not None:
+            x, w = jnp.asarray(x).astype(cdtype), w.astype(cdtype)
         y = jnp.matmul(x, w)
         if use_bias:
-            b = params["b"]
+            b = params["b"] if cdtype is None else params["b"].astype(cdtype)
             y = y + jnp.reshape(b, (1,) * (y.ndim - 1) + b.shape)  # explicit broadcast
         return y, state
 
