@@ -32,9 +32,15 @@ from jaxdl.layers import BatchNorm, Embedding, LayerNorm
 from jaxdl import augment
 from jaxdl.augment import Augment
 
+from jaxdl import data_parallel, distributed
+from jaxdl.checkpoint import load_sharded_checkpoint, save_sharded_checkpoint
+from jaxdl.data_parallel import make_parallel_train_step
+
 __version__ = "0.2.0"
 
 __all__ = [
+    "data_parallel", "distributed", "make_parallel_train_step", "save_sharded_checkpoint",
+    "load_sharded_checkpoint",
     "BatchNorm", "LayerNorm", "Embedding", "Augment", "augment",
     "Conv", "ConvTranspose", "MaxPool", "AvgPool", "SumPool", "GlobalAvgPool", "GlobalMaxPool",
     "activations", "initializers", "losses", "metrics",

@@ -17,6 +17,11 @@ and, given templates, checks every path, shape and dtype against them. Writes ar
 (a temporary file in the same folder, fsynced, ``os.replace``d over the path, the folder
 fsynced), and the temporary files of killed saves are removed by the next save to the
 same folder. The format is described in ``docs/checkpoints.md``.
+
+Arrays split over several processes (multi-host training) cannot be gathered into one
+file by one process: :func:`save_sharded_checkpoint` and :func:`load_sharded_checkpoint`
+write and read them through Orbax (a directory; every process writes its own shards),
+with the same structure checks and a checksum of every array.
 """
 
 from __future__ import annotations
@@ -35,13 +40,16 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import serialization
+from jax.experimental import multihost_utils
 
 from jaxdl._checks import check_bool, check_int, check_option, show_value
 from jaxdl.core import Params, State
 
-__all__ = ["save_checkpoint", "load_checkpoint"]
+__all__ = ["save_checkpoint", "load_checkpoint", "save_sharded_checkpoint",
+           "load_sharded_checkpoint"]
 
 _MAGIC = b"\x89JAXDLCK"
 _FORMAT = 2
@@ -85,6 +93,13 @@ def _leaf_to_array(fn: str, where: str, x: Any) -> np.ndarray:
                         "(put text in metadata)")
     if isinstance(x, jax.core.Tracer):
         raise TypeError(f"{fn}: {where} is a traced array ({x.aval}); save outside jit/grad")
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        if not x.is_fully_replicated:
+            raise ValueError(f"{fn}: {where} is split over the devices of several processes "
+                             f"(shape {x.shape}, {x.sharding}), so no one process can write "
+                             "it to one file; save with jaxdl.save_sharded_checkpoint (Orbax, "
+                             "every process its own shards)")
+        x = x.addressable_data(0)  # every process holds a whole copy: read this one's
     if not isinstance(x, (jax.Array, np.ndarray, np.generic, bool, int, float, complex)):
         raise TypeError(f"{fn}: {where} has type {type(x).__name__}, which a checkpoint cannot "
                         "store; leaves must be arrays or numbers, in dicts (string keys), "
@@ -335,7 +350,7 @@ def save_checkpoint(
     for leaf in jax.tree_util.tree_leaves((params, state, opt_state)):
         if (isinstance(leaf, jax.Array) and not isinstance(leaf, jax.core.Tracer)
                 and not jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
-                and not leaf.is_deleted()):
+                and not leaf.is_deleted() and leaf.is_fully_addressable):
             leaf.copy_to_host_async()  # start every device-to-host copy before reading any
     record: dict[str, Any] = {"params": _to_record(fn, "params", params),
                               "state": _to_record(fn, "state", state)}
@@ -363,7 +378,7 @@ def save_checkpoint(
 
 
 def _describe(x: Any) -> str:
-    if isinstance(x, np.ndarray):
+    if isinstance(x, (np.ndarray, jax.ShapeDtypeStruct)):
         return f"shape {x.shape} {x.dtype}"
     if isinstance(x, dict):
         keys = ", ".join(repr(k) for k in list(x)[:6]) + (", ..." if len(x) > 6 else "")
@@ -408,7 +423,8 @@ def _mismatches(where: str, template: Any, stored: Any, out: list[str]) -> None:
             out.append(f"{where}: expected None, found {_describe(stored)}")
         return
     shape, dtype = _template_spec(where, template)
-    if not isinstance(stored, np.ndarray) or stored.shape != shape or stored.dtype != dtype:
+    if not isinstance(stored, (np.ndarray, jax.ShapeDtypeStruct)) or \
+            tuple(stored.shape) != shape or np.dtype(stored.dtype) != dtype:
         out.append(f"{where}: expected shape {shape} {dtype}, found {_describe(stored)}")
 
 
@@ -419,7 +435,9 @@ def _describe_template(template: Any) -> str:
     return f"shape {shape} {dtype}"
 
 
-def _restore(fn: str, path: Path, name: str, template: Any, stored: Any) -> Any:
+def _check_match(fn: str, path: Path, name: str, template: Any, stored: Any) -> None:
+    """``ValueError`` listing every difference between a template and the stored record
+    (whose leaves are NumPy arrays or ``jax.ShapeDtypeStruct`` s)."""
     problems: list[str] = []
     _mismatches(name, _to_record(fn, name, template, lambda fn, where, x: x), stored,
                 problems)
@@ -428,6 +446,15 @@ def _restore(fn: str, path: Path, name: str, template: Any, stored: Any) -> Any:
         more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
         raise ValueError(f"{fn}: {path} does not match target[{name!r}] ({len(problems)} "
                          f"difference{'s' if len(problems) > 1 else ''}):\n  {shown}{more}")
+
+
+def _restore(fn: str, path: Path, name: str, template: Any, stored: Any) -> Any:
+    _check_match(fn, path, name, template, stored)
+    return _rebuild(template, stored)
+
+
+def _rebuild(template: Any, stored: Any) -> Any:
+    """The stored record in the template's containers, PRNG keys wrapped again."""
     restored = serialization.from_state_dict(template, stored)
     if any(_is_key(x) for x in jax.tree_util.tree_leaves(template)):
         restored = jax.tree_util.tree_map(
@@ -560,6 +587,10 @@ def load_checkpoint(path: str | os.PathLike[str], target: dict[str, Any] | None 
         params/b: expected shape (5,) float32, found shape (3,) float32
     """
     fn = "load_checkpoint"
+    if isinstance(path, (str, os.PathLike)) and not isinstance(path, bytes) and \
+            _is_sharded_checkpoint(Path(path)):
+        raise ValueError(f"{fn}: {os.fspath(path)!r} is a sharded checkpoint (an Orbax "
+                         "directory); load it with jaxdl.load_sharded_checkpoint")
     path = _check_path(fn, path)
     if not path.exists():
         raise FileNotFoundError(f"{fn}: no checkpoint at {path}")
@@ -578,4 +609,419 @@ def load_checkpoint(path: str | os.PathLike[str], target: dict[str, Any] | None 
                              f"(it holds {', '.join(map(repr, raw))})")
         out[name] = _restore(fn, path, name, template, raw[name])
     _decode_extras(fn, path, out)
+    return out
+
+
+# ---------------------------------------------------------------- sharded checkpoints (Orbax)
+#
+# A directory written by Orbax (the checkpoint library of the JAX ecosystem): the trees
+# under "trees/" (every process writes the shards it holds), and a JSON record under
+# "extras/" with history, step, metadata and a 64-bit checksum of every array, itself
+# guarded by a SHA-256. Orbax's commit protocol makes the save atomic.
+
+_SHARDED_FORMAT = "jaxdl-sharded-checkpoint"
+_SHARDED_VERSION = 1
+_ORBAX_MARKER = "_CHECKPOINT_METADATA"  # written by Orbax into every checkpoint directory
+
+
+def _orbax() -> Any:
+    import orbax.checkpoint as ocp  # imported on first use: Orbax is large
+
+    return ocp
+
+
+def _sharded_checkpointer() -> Any:
+    ocp = _orbax()
+    return ocp.Checkpointer(ocp.CompositeCheckpointHandler(
+        trees=ocp.StandardCheckpointHandler(), extras=ocp.JsonCheckpointHandler()))
+
+
+def _is_sharded_checkpoint(path: Path) -> bool:
+    return path.is_dir() and (path / _ORBAX_MARKER).is_file()
+
+
+def _check_directory(fn: str, directory: Any) -> Path:
+    if not isinstance(directory, (str, os.PathLike)) or isinstance(directory, bytes):
+        raise TypeError(f"{fn}: directory must be a str or os.PathLike, got "
+                        f"{show_value(directory)} ({type(directory).__name__})")
+    given, path = directory, Path(directory)
+    if str(path) == ".":
+        raise ValueError(f"{fn}: directory must name a checkpoint directory, got "
+                         f"{os.fspath(given)!r}")
+    return path.absolute()
+
+
+def _sharded_leaf(fn: str, where: str, x: Any) -> jax.Array:
+    """A leaf to store: a ``jax.Array`` (kept where it lies), its key data for a PRNG key;
+    NumPy arrays and numbers become ``jax.Array`` s."""
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{fn}: {where} has type {type(x).__name__} ({show_value(x)}), "
+                        "which a checkpoint cannot store; leaves must be arrays or numbers "
+                        "(put text in metadata)")
+    if isinstance(x, jax.core.Tracer):
+        raise TypeError(f"{fn}: {where} is a traced array ({x.aval}); save outside jit/grad")
+    if not isinstance(x, (jax.Array, np.ndarray, np.generic, bool, int, float, complex)):
+        raise TypeError(f"{fn}: {where} has type {type(x).__name__}, which a checkpoint cannot "
+                        "store; leaves must be arrays or numbers, in dicts (string keys), "
+                        "lists, tuples or named tuples")
+    if isinstance(x, jax.Array) and x.is_deleted():
+        raise ValueError(f"{fn}: {where} cannot be read from its devices (it was deleted, e.g. "
+                         "donated to a jitted step; save the step's outputs)")
+    if _is_key(x):
+        x = jax.random.key_data(x)
+    elif not isinstance(x, jax.Array):
+        if not _storable_dtype(np.asarray(x).dtype):
+            raise TypeError(f"{fn}: {where} is an array of dtype {np.asarray(x).dtype}, which "
+                            "a checkpoint cannot store; dtypes must be numeric or bool")
+        x = jnp.asarray(x)
+    if not _storable_dtype(np.dtype(x.dtype)):
+        raise TypeError(f"{fn}: {where} is an array of dtype {x.dtype} (shape {x.shape}), "
+                        "which a checkpoint cannot store; dtypes must be numeric or bool")
+    return x
+
+
+def _flat(record: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
+    """``{"params/dense/w": leaf, ...}`` of a record (nested dicts, None and leaves)."""
+    if isinstance(record, dict):
+        for k, v in record.items():
+            _flat(v, _path_str(prefix, k) if prefix else k, out)
+    elif record is not None:
+        out[prefix] = record
+    return out
+
+
+def _words(x: Any, xp: Any) -> Any:
+    """``x``'s bits as uint32 words (one per element, two for 64-bit types, the low word
+    first): a lossless view for every storable dtype, with NumPy (``xp=np``) on the host
+    or with ``jax.numpy`` inside ``jit``."""
+    if x.dtype == np.bool_:
+        return x.astype(xp.uint32)
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        x = xp.stack([xp.real(x), xp.imag(x)], axis=-1)
+    bits = jax.dtypes.itemsize_bits(x.dtype)
+    if bits < 8:  # int4, float4: every value is exact in a 32-bit type
+        x = x.astype(xp.float32 if jnp.issubdtype(x.dtype, jnp.floating) else xp.int32)
+        bits = 32
+    word = {8: xp.uint8, 16: xp.uint16, 32: xp.uint32, 64: xp.uint32}[bits]
+    if xp is np:
+        w = np.ascontiguousarray(x).reshape(-1).view(word)
+        w = w.reshape(*x.shape, 2) if bits == 64 else w.reshape(x.shape)
+    else:  # (..., 2) for 64-bit types
+        w = jax.lax.bitcast_convert_type(x, word)
+    return w.astype(xp.uint32)
+
+
+def _fingerprint(x: Any, xp: Any = jnp) -> Any:
+    """Two uint32 sums over the words ``v_i`` at flat positions ``i``, wrapping mod 2^32:
+    ``Σ v_i (2i + 1)`` and ``Σ (rot16(v_i) ^ h_i)(2 h_i + 1)`` with ``h_i = 2654435761 i``.
+    Sums are exact and order-free, so the result does not depend on how the array is
+    laid out over devices, and the host (NumPy) and device (``jit``) forms agree;
+    changing any one bit changes the first sum (an odd multiple of a power of two below
+    2^32 is never 0 mod 2^32)."""
+    w = _words(x, xp)
+    if xp is np:
+        index = (np.arange(w.size, dtype=np.uint64) % 2**32).astype(np.uint32).reshape(w.shape)
+    else:
+        index = jnp.zeros(w.shape, jnp.uint32)
+        stride = 1
+        for axis in reversed(range(w.ndim)):
+            index = index + jax.lax.broadcasted_iota(jnp.uint32, w.shape, axis) * \
+                jnp.uint32(stride % 2**32)
+            stride *= w.shape[axis]
+    one, sixteen = xp.uint32(1), xp.uint32(16)
+    first = xp.sum(w * (index + index + one), dtype=xp.uint32)
+    h = index * xp.uint32(2654435761)
+    rotated = (w << sixteen) | (w >> sixteen)
+    second = xp.sum((rotated ^ h) * (h + h + one), dtype=xp.uint32)
+    return xp.stack([first, second])
+
+
+@jax.jit
+def _device_fingerprints(arrays: list[jax.Array]) -> list[jax.Array]:
+    return [_fingerprint(x) for x in arrays]
+
+
+def _checksums(flat: Mapping[str, jax.Array]) -> dict[str, str]:
+    """``{path: 16 hex digits}``: on the host for arrays this process holds whole, else by
+    one jitted program per set of devices, on the devices that hold the shards (arrays
+    split over processes); both give the same digits."""
+    out, groups = {}, {}
+    for where, x in flat.items():
+        if x.is_fully_addressable:
+            out[where] = np.asarray(jax.device_get(x))
+        else:
+            groups.setdefault(frozenset(x.sharding.device_set), []).append(where)
+    for where, host in out.items():
+        a, b = (int(v) for v in _fingerprint(host, np))
+        out[where] = f"{a:08x}{b:08x}"
+    for paths in groups.values():
+        sums = _device_fingerprints([flat[p] for p in paths])
+        for where, value in zip(paths, sums):
+            if not value.is_fully_replicated:  # XLA split the two words: gather them
+                value = multihost_utils.process_allgather(value, tiled=True)
+            a, b = (int(v) for v in np.asarray(value.addressable_data(0)))
+            out[where] = f"{a:08x}{b:08x}"
+    return dict(sorted(out.items()))
+
+
+def _record_digest(info: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
+
+
+def save_sharded_checkpoint(
+    directory: str | os.PathLike[str],
+    *,
+    params: Params,
+    state: State = (),
+    opt_state: Any = None,
+    history: dict[str, list[float]] | None = None,
+    step: int | None = None,
+    metadata: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Saves a checkpoint of sharded (and multi-process) arrays into a directory, with Orbax.
+
+    The entries are those of :func:`save_checkpoint`. Every array stays where it lies:
+    each process writes the shards it holds (``jax.device_get`` of a whole array is never
+    needed), so arrays split over the devices of several processes can be saved; in a
+    multi-process run **every process calls this function** with its own (global) arrays
+    and the same other arguments, on a folder they share. NumPy leaves and numbers are
+    stored as JAX arrays (``jnp.asarray``), PRNG keys as their key data.
+
+    Integrity: a 64-bit checksum of every array, computed on the devices that hold it and
+    independent of the layout, is stored with history, step and metadata in a JSON record
+    guarded by a SHA-256; :func:`load_sharded_checkpoint` verifies them all. Atomicity:
+    Orbax's commit protocol: the checkpoint is written into ``<directory>.orbax-checkpoint-tmp``
+    and renamed into place by process 0 once every process has finished (a killed save
+    leaves only that temporary folder, which the next save removes).
+
+    Args:
+      directory: the checkpoint directory to create (its parent folders are created).
+      params, state, opt_state, history, step, metadata: as for :func:`save_checkpoint`.
+      overwrite: replace an existing checkpoint at ``directory``. Orbax deletes it before
+        writing the new one, so a crash during that save leaves neither: to keep a
+        checkpoint safe at all times, save each to a new directory (``ckpt/step_{n}``).
+
+    Returns:
+      The directory written (absolute).
+
+    Raises:
+      TypeError: a leaf, key, history, step or metadata that cannot be stored (its path
+        named), a bad ``directory``.
+      ValueError: ``directory`` exists (without ``overwrite``) or is a file, a deleted
+        (donated) array, a negative step, circular metadata.
+
+    Example:
+      >>> import jax, jaxdl, tempfile, pathlib
+      >>> mesh = jaxdl.data_parallel.data_mesh()
+      >>> _, params, _ = jaxdl.Dense(3).init(jax.random.key(0), (4,))
+      >>> params = jaxdl.data_parallel.replicate(params, mesh)
+      >>> folder = pathlib.Path(tempfile.mkdtemp()) / "step_10"
+      >>> jaxdl.save_sharded_checkpoint(folder, params=params, step=10) == folder
+      True
+    """
+    fn = "save_sharded_checkpoint"
+    path = _check_directory(fn, directory)
+    overwrite = check_bool(fn, "overwrite", overwrite)
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"{fn}: {str(path)!r} is a file, not a checkpoint directory")
+        if not overwrite:
+            raise ValueError(f"{fn}: {str(path)!r} already exists; save to a new directory "
+                             "(e.g. one per step) or pass overwrite=True")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{fn}: cannot create {str(path)!r}: {str(parent)!r} is a "
+                                 "file, not a folder")
+            break
+    trees: dict[str, Any] = {"params": _to_record(fn, "params", params, _sharded_leaf),
+                             "state": _to_record(fn, "state", state, _sharded_leaf)}
+    if opt_state is not None:
+        trees["opt_state"] = _to_record(fn, "opt_state", opt_state, _sharded_leaf)
+    info: dict[str, Any] = {"format": _SHARDED_FORMAT, "version": _SHARDED_VERSION,
+                            "trees": _skeleton(trees)}
+    if history is not None:
+        info["history"] = {k: [float(v) for v in vs]
+                           for k, vs in _history_record(fn, history).items()}
+    if step is not None:
+        info["step"] = _step_value(fn, step)
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise TypeError(f"{fn}: metadata must be a dict of JSON values, got "
+                            f"{show_value(metadata)} ({type(metadata).__name__})")
+        _check_json(fn, "metadata", metadata)
+        info["metadata"] = json.loads(json.dumps(metadata))
+    info["checksums"] = _checksums(_flat(trees, "", {}))
+    ocp = _orbax()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    checkpointer = _sharded_checkpointer()
+    checkpointer.save(path, args=ocp.args.Composite(
+        trees=ocp.args.StandardSave(trees),
+        extras=ocp.args.JsonSave({"jaxdl": info, "sha256": _record_digest(info)})),
+        force=overwrite)
+    return path
+
+
+def _skeleton(record: Any) -> Any:
+    """A record's structure as JSON: dicts as dicts, ``None`` as null, each array as
+    ``[shape, dtype name]``."""
+    if isinstance(record, dict):
+        return {k: _skeleton(v) for k, v in record.items()}
+    if record is None:
+        return None
+    return [list(record.shape), np.dtype(record.dtype).name]
+
+
+def _stored_specs(fn: str, path: Path, skeleton: Any) -> Any:
+    """The stored structure (from :func:`_skeleton`) with ``jax.ShapeDtypeStruct`` leaves."""
+    if isinstance(skeleton, dict):
+        return {k: _stored_specs(fn, path, v) for k, v in skeleton.items()}
+    if skeleton is None:
+        return None
+    try:
+        shape, dtype = skeleton
+        return jax.ShapeDtypeStruct(tuple(int(d) for d in shape), np.dtype(dtype))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{fn}: {path} is not a jaxdl sharded checkpoint: malformed structure "
+                         f"record {skeleton!r}") from e
+
+
+def _abstract(fn: str, name: str, template: Any) -> Any:
+    """The restore target: the template's shapes and dtypes, its leaves' shardings (the
+    first local device for leaves without one)."""
+    default = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+
+    def leaf(fn: str, where: str, t: Any) -> jax.ShapeDtypeStruct:
+        shape, dtype = _template_spec(where, t)
+        sharding = getattr(t, "sharding", None) if isinstance(
+            t, (jax.Array, jax.ShapeDtypeStruct)) else None
+        return jax.ShapeDtypeStruct(shape, dtype, sharding=sharding or default)
+
+    return _to_record(fn, name, template, leaf)
+
+
+def _read_info(fn: str, path: Path, extras: Any) -> dict[str, Any]:
+    if not isinstance(extras, Mapping) or set(extras) != {"jaxdl", "sha256"} or \
+            not isinstance(extras["jaxdl"], Mapping):
+        raise ValueError(f"{fn}: {path} is not a jaxdl sharded checkpoint: its 'extras' record "
+                         "is not jaxdl's")
+    info = dict(extras["jaxdl"])
+    if _record_digest(info) != extras["sha256"]:
+        raise ValueError(f"{fn}: {path} is corrupt: checksum mismatch of its record (history, "
+                         "step, metadata and array checksums)")
+    if info.get("format") != _SHARDED_FORMAT or info.get("version") != _SHARDED_VERSION:
+        raise ValueError(f"{fn}: {path} is in format {info.get('format')!r} version "
+                         f"{info.get('version')!r}; this jaxdl reads {_SHARDED_FORMAT!r} "
+                         f"version {_SHARDED_VERSION}")
+    return info
+
+
+def load_sharded_checkpoint(directory: str | os.PathLike[str],
+                            target: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Loads a checkpoint written by :func:`save_sharded_checkpoint`, onto the target's
+    shardings.
+
+    The record's SHA-256 is verified first; each template in ``target`` is compared with
+    the stored trees both ways, as :func:`load_checkpoint` does (every path, shape and
+    dtype, all differences listed); then the arrays are read, each process reading only
+    the shards its devices hold, and every array's checksum is verified. In a
+    multi-process run every process calls this function.
+
+    Args:
+      directory: the checkpoint directory.
+      target: optional templates ``{"params": ..., "state": ..., "opt_state": ...}``
+        whose leaves give shape, dtype **and placement**: a ``jax.Array`` is restored with
+        its sharding, a ``jax.ShapeDtypeStruct`` with its ``sharding`` (e.g. from
+        ``jax.eval_shape`` plus ``NamedSharding`` s), anything else onto the first local
+        device. Entries left out come back as nested dicts of NumPy arrays.
+
+    Returns:
+      A dict with ``"params"``, ``"state"`` and whichever of ``"opt_state"``,
+      ``"history"``, ``"step"``, ``"metadata"`` were saved; trees restored into a
+      template hold ``jax.Array`` s in the template's containers.
+
+    Raises:
+      FileNotFoundError: no directory at ``directory``.
+      TypeError: a bad ``directory`` or ``target``.
+      ValueError: not a (complete) jaxdl sharded checkpoint, a failed checksum, or a
+        mismatch with ``target``.
+
+    Example:
+      >>> import jax, jaxdl, tempfile, pathlib
+      >>> mesh = jaxdl.data_parallel.data_mesh()
+      >>> _, params, _ = jaxdl.Dense(3).init(jax.random.key(0), (4,))
+      >>> params = jaxdl.data_parallel.replicate(params, mesh)
+      >>> folder = jaxdl.save_sharded_checkpoint(pathlib.Path(tempfile.mkdtemp()) / "c",
+      ...                                        params=params)
+      >>> restored = jaxdl.load_sharded_checkpoint(folder, target={"params": params})
+      >>> restored["params"]["w"].sharding == params["w"].sharding
+      True
+    """
+    fn = "load_sharded_checkpoint"
+    path = _check_directory(fn, directory)
+    if not path.exists():
+        raise FileNotFoundError(f"{fn}: no checkpoint at {path}")
+    if not path.is_dir():
+        raise ValueError(f"{fn}: {path} is a file, not a sharded checkpoint directory (a "
+                         "single-file checkpoint loads with jaxdl.load_checkpoint)")
+    if target is not None and not isinstance(target, Mapping):
+        raise TypeError(f"{fn}: target must be a dict such as {{'params': params, 'state': "
+                        f"state, 'opt_state': opt_state}} or None, got {show_value(target)} "
+                        f"({type(target).__name__})")
+    target = dict(target or {})
+    for name in target:
+        check_option(fn, "target key", name, _TREES)
+    if not _is_sharded_checkpoint(path):
+        unfinished = ".orbax-checkpoint-tmp" in path.name
+        raise ValueError(f"{fn}: {path} is not a jaxdl sharded checkpoint" + (
+            " but the temporary folder of a save that did not finish" if unfinished else
+            f" (no {_ORBAX_MARKER} file: not an Orbax checkpoint, or a save that did not "
+            "finish)"))
+    ocp = _orbax()
+    checkpointer = _sharded_checkpointer()
+    try:
+        extras = checkpointer.restore(path, args=ocp.args.Composite(
+            extras=ocp.args.JsonRestore()))["extras"]
+    except Exception as e:  # Orbax raises many types for unreadable data
+        raise ValueError(f"{fn}: {path} is not a readable sharded checkpoint "
+                         f"({type(e).__name__}: {e})") from e
+    info = _read_info(fn, path, extras)
+    stored = _stored_specs(fn, path, info.get("trees"))
+    if not isinstance(stored, dict) or "params" not in stored or not set(stored) <= set(_TREES):
+        raise ValueError(f"{fn}: {path} is not a jaxdl sharded checkpoint: its record holds "
+                         f"no trees 'params', 'state' and 'opt_state'")
+    for name, template in target.items():
+        if name not in stored:
+            raise ValueError(f"{fn}: {path} has no {name!r} to restore into target[{name!r}] "
+                             f"(it holds {', '.join(map(repr, stored))})")
+        _check_match(fn, path, name, template, stored[name])
+    default = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    abstract = {name: _abstract(fn, name, target[name]) if name in target else
+                jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype,
+                                                                      sharding=default),
+                                       stored[name])
+                for name in stored}
+    try:
+        trees = checkpointer.restore(path, args=ocp.args.Composite(
+            trees=ocp.args.StandardRestore(abstract)))["trees"]
+    except Exception as e:
+        raise ValueError(f"{fn}: {path} is corrupt: its arrays cannot be read "
+                         f"({type(e).__name__}: {e})") from e
+    found = _checksums(_flat(trees, "", {}))
+    expected = info["checksums"]
+    bad = sorted(k for k in set(found) | set(expected) if found.get(k) != expected.get(k))
+    if bad:
+        raise ValueError(f"{fn}: {path} is corrupt: checksum mismatch of {len(bad)} "
+                         f"array{'s' if len(bad) > 1 else ''} ({', '.join(bad[:5])}"
+                         f"{', ...' if len(bad) > 5 else ''})")
+    out: dict[str, Any] = {}
+    for name in stored:
+        if name in target:
+            out[name] = _rebuild(target[name], trees[name])
+        else:
+            out[name] = jax.tree_util.tree_map(np.asarray, trees[name])
+    for key in ("history", "step", "metadata"):
+        if key in info:
+            out[key] = info[key]
     return out

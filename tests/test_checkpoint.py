@@ -557,3 +557,123 @@ def test_overwrite_keeps_the_file_mode(tmp_path):
     jaxdl.save_checkpoint(path, params=_init_params(1))
     assert path.stat().st_mode & 0o777 == 0o640
 
+
+
+# ------------------------------------------------------------------ sharded checkpoints
+# (Orbax; here on one device: tests/test_data_parallel.py and tests/test_distributed.py
+# run them on four devices and over two processes)
+
+
+def test_sharded_round_trip_restores_structure_keys_and_extras(tmp_path):
+    params, state, opt_state, _ = _training_state()
+    trees = {"params": {**params, "key": jax.random.key(3), "count": np.int32(7)},
+             "state": state, "opt_state": opt_state}
+    folder = jaxdl.save_sharded_checkpoint(tmp_path / "ckpt", **trees, step=4,
+                                           history={"loss": [1.0, 0.5]},
+                                           metadata={"lr": 1e-3, "layers": (3, 4)})
+    assert folder == (tmp_path / "ckpt").absolute()
+    back = jaxdl.load_sharded_checkpoint(folder, target=trees)
+    assert jax.tree_util.tree_structure(back["opt_state"]) == \
+        jax.tree_util.tree_structure(opt_state)
+    assert jax.dtypes.issubdtype(back["params"]["key"].dtype, jax.dtypes.prng_key)
+    chex.assert_trees_all_equal(jax.random.key_data(back["params"]["key"]),
+                                jax.random.key_data(trees["params"]["key"]))
+    chex.assert_trees_all_equal({k: v for k, v in back["params"].items() if k != "key"},
+                                {k: v for k, v in trees["params"].items() if k != "key"})
+    chex.assert_trees_all_equal(back["opt_state"], opt_state)
+    assert (back["step"], back["history"], back["metadata"]) == \
+        (4, {"loss": [1.0, 0.5]}, {"lr": 1e-3, "layers": [3, 4]})
+    # without a target: nested dicts of NumPy arrays, as load_checkpoint gives
+    raw = jaxdl.load_sharded_checkpoint(folder)
+    assert isinstance(raw["params"]["dense"]["w"], np.ndarray)
+    assert sorted(raw) == ["history", "metadata", "opt_state", "params", "state", "step"]
+
+
+def test_sharded_save_refuses_before_writing(tmp_path):
+    params = _init_params()
+    with pytest.raises(TypeError, match="save_sharded_checkpoint: params/act has type str"):
+        jaxdl.save_sharded_checkpoint(tmp_path / "bad", params={**params, "act": "relu"})
+    assert not (tmp_path / "bad").exists()
+    jaxdl.save_sharded_checkpoint(tmp_path / "c", params=params, step=1)
+    with pytest.raises(ValueError, match="save_sharded_checkpoint: .* already exists; save to "
+                                         "a new directory .* or pass overwrite=True"):
+        jaxdl.save_sharded_checkpoint(tmp_path / "c", params=params, step=2)
+    jaxdl.save_sharded_checkpoint(tmp_path / "c", params=params, step=2, overwrite=True)
+    assert jaxdl.load_sharded_checkpoint(tmp_path / "c")["step"] == 2
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file, not a checkpoint directory"):
+        jaxdl.save_sharded_checkpoint(tmp_path / "file", params=params)
+    with pytest.raises(TypeError, match="save_sharded_checkpoint: directory must be a str"):
+        jaxdl.save_sharded_checkpoint(b"c", params=params)
+    donated = jnp.ones(3)
+    donated.delete()
+    with pytest.raises(ValueError, match="params/w cannot be read from its devices"):
+        jaxdl.save_sharded_checkpoint(tmp_path / "d", params={"w": donated})
+
+
+def test_sharded_load_checks_structure_integrity_and_kind(tmp_path):
+    params = _init_params()
+    folder = jaxdl.save_sharded_checkpoint(tmp_path / "c", params=params, step=1)
+    big = {"table": jnp.arange(4096.0).reshape(64, 64)}
+    flipped = jaxdl.save_sharded_checkpoint(tmp_path / "flipped", params=big)
+    with pytest.raises(ValueError, match=re.escape(
+            "does not match target['params'] (2 differences):\n"
+            "  params/dense/w: expected shape (3, 5) float32, found shape (3, 4) float32\n"
+            "  params/dense/b: expected shape (5,) float32, found shape (4,) float32")):
+        jaxdl.load_sharded_checkpoint(folder, target={"params": {
+            **params, "dense": jaxdl.Dense(5).init(jax.random.key(0), (3,))[1]}})
+    with pytest.raises(ValueError, match="has no 'opt_state' to restore"):
+        jaxdl.load_sharded_checkpoint(folder, target={"opt_state": OPT.init(params)})
+    with pytest.raises(ValueError, match="unknown target key='parms'"):
+        jaxdl.load_sharded_checkpoint(folder, target={"parms": params})
+    # the record (history, step, metadata, checksums) is guarded by its SHA-256
+    record = next((folder / "extras").glob("*.json"), None) or next(
+        p for p in (folder / "extras").rglob("*") if p.is_file())
+    text = record.read_text()
+    record.write_text(text.replace('"step": 1', '"step": 2'))
+    with pytest.raises(ValueError, match="is corrupt: checksum mismatch of its record"):
+        jaxdl.load_sharded_checkpoint(folder)
+    record.write_text(text)
+    # one flipped bit amid the stored numbers decodes fine: the checksums refuse it
+    data = max((p for p in (flipped / "trees").rglob("*") if p.parent.name == "d"),
+               key=lambda p: p.stat().st_size)
+    raw = bytearray(data.read_bytes())
+    raw[len(raw) // 2] ^= 0x08
+    data.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=re.escape(
+            "is corrupt: checksum mismatch of 1 array (params/table)")):
+        jaxdl.load_sharded_checkpoint(flipped, target={"params": big})
+    # the wrong kind of checkpoint, either way round, says which loader to use
+    with pytest.raises(ValueError, match="is a sharded checkpoint .*jaxdl.load_sharded_checkpoint"):
+        jaxdl.load_checkpoint(folder)
+    single = jaxdl.save_checkpoint(tmp_path / "one.ckpt", params=params)
+    with pytest.raises(ValueError, match="is a file, not a sharded checkpoint directory .* "
+                                         "jaxdl.load_checkpoint"):
+        jaxdl.load_sharded_checkpoint(single)
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(ValueError, match="is not a jaxdl sharded checkpoint .*no "
+                                         "_CHECKPOINT_METADATA"):
+        jaxdl.load_sharded_checkpoint(tmp_path / "plain")
+    with pytest.raises(FileNotFoundError, match="load_sharded_checkpoint: no checkpoint at"):
+        jaxdl.load_sharded_checkpoint(tmp_path / "missing")
+
+
+def test_checksums_are_layout_free_and_see_every_bit():
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=(3, 5)).astype(np.float32),
+              rng.normal(size=(4,)).astype(jnp.bfloat16),
+              (rng.normal(size=(2, 3)) + 1j).astype(np.complex64),
+              rng.integers(-5, 5, (7,)).astype(np.int8), np.array(True)]
+    on_device = checkpoint._device_fingerprints([jnp.asarray(a) for a in arrays])
+    for a, d in zip(arrays, on_device):  # host (NumPy) and device (jit) forms agree
+        np.testing.assert_array_equal(checkpoint._fingerprint(a, np), np.asarray(d))
+    x = arrays[0]
+    base = checkpoint._fingerprint(x, np)
+    words = x.view(np.uint32).reshape(-1)
+    for i in range(words.size):  # every single-bit flip changes the checksum
+        for bit in (0, 13, 31):
+            y = words.copy()
+            y[i] ^= np.uint32(1 << bit)
+            assert not np.array_equal(checkpoint._fingerprint(y.view(np.float32), np), base)
+    # the same numbers, transposed, are another array
+    assert not np.array_equal(checkpoint._fingerprint(np.ascontiguousarray(x.T), np), base)

@@ -20,11 +20,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from jaxdl._checks import as_key, check_bool, check_float, check_int
 from jaxdl.core import Array, Layer, Params, State
 from jaxdl.data import device_batch, num_batches
+from jaxdl.data_parallel import DATA_AXIS, check_mesh, replicate
 from jaxdl.training.callbacks import Callback, EarlyStopping, EarlyStoppingState, EpochInfo
 from jaxdl.training.steps import (
     Batch, MetricFn, _check_optimizer, _loss_fn, _num_examples, as_batch, evaluate,
@@ -128,13 +130,28 @@ class _Epoch(NamedTuple):
     checked: Any  # jitted replay with per-step checks (compiled only on divergence)
 
 
-def _make_epoch(step: Any, eval_loss: Any, n: int, bs: int, shuffle: bool) -> _Epoch:
+def _make_epoch(step: Any, eval_loss: Any, n: int, bs: int, shuffle: bool,
+                mesh: Mesh | None = None) -> _Epoch:
     """The jitted epoch programs over ``n`` examples in batches of ``bs``.
 
     Both take the epoch's key and draw the permutation and the step keys from it inside
     the program (one dispatch per epoch), so a replay sees the very same batches.
+
+    With a ``mesh`` (and the data, params and states replicated on it), every gathered
+    batch is constrained to lie split along the mesh's ``"data"`` axis: each device
+    gathers its own slice from its copy of the data (no communication) and XLA adds the
+    all-reduce of the gradients; a last batch that does not divide by the devices is
+    split unevenly (XLA pads it inside the program). Everything returned is replicated.
     """
     num_full, rem = divmod(n, bs)
+    if mesh is None:
+        def split(batch: Batch) -> Batch:
+            return batch
+    else:
+        by_example = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+
+        def split(batch: Batch) -> Batch:
+            return jax.lax.with_sharding_constraint(batch, by_example)
 
     def perm_and_keys(key: Array) -> tuple[Array, Array]:
         k_perm, k_steps = jax.random.split(key)
@@ -142,12 +159,12 @@ def _make_epoch(step: Any, eval_loss: Any, n: int, bs: int, shuffle: bool) -> _E
         return perm, jax.random.split(k_steps, num_full + 1)
 
     def gather(cols: Batch, idx: Array) -> Batch:
-        return Batch(*(None if c is None else jnp.take(c, idx, axis=0) for c in cols))
+        return split(Batch(*(None if c is None else jnp.take(c, idx, axis=0) for c in cols)))
 
     def full(cols: Batch, perm: Array, i: Array) -> Batch:
         present = {k: v for k, v in cols._asdict().items() if v is not None}
         got = device_batch(present, perm, i, bs)
-        return Batch(**{k: got.get(k) for k in Batch._fields})
+        return split(Batch(**{k: got.get(k) for k in Batch._fields}))
 
     def last_batch(cols: Batch, perm: Array) -> Batch:
         return gather(cols, perm[n - (rem or bs):])
@@ -235,7 +252,11 @@ def _make_epoch(step: Any, eval_loss: Any, n: int, bs: int, shuffle: bool) -> _E
         bad_at = jnp.where((bad_at < 0) & final_bad, last, bad_at)
         return good, bad_at
 
-    return _Epoch(jax.jit(fast), jax.jit(checked))
+    if mesh is None:
+        return _Epoch(jax.jit(fast), jax.jit(checked))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    return _Epoch(jax.jit(fast, out_shardings=replicated),
+                  jax.jit(checked, out_shardings=replicated))
 
 
 def _record_line(epoch: int, epochs: int, record: Mapping[str, float]) -> str:
@@ -266,6 +287,7 @@ def fit(
     divergence_factor: float | None = 1e4,
     check_targets: bool = True,
     verbose: int = 1,
+    mesh: Mesh | None = None,
 ) -> FitResult:
     """Trains ``model`` on ``(x, y)`` with any Optax optimiser.
 
@@ -307,6 +329,12 @@ def fit(
         one-hot rows, 0/1 or ±1 targets); ``ValueError`` names the first bad value.
       verbose: 0 silent; 1 a progress bar on a terminal, one line per epoch otherwise
         (logs, notebooks, CI); 2 one line per epoch.
+      mesh: train data-parallel on the devices of this ``jax.sharding.Mesh`` (with an axis
+        ``"data"``, e.g. :func:`jaxdl.data_parallel.data_mesh`): the data, params and
+        states are replicated on every device and each batch is split along ``"data"``,
+        with the same results as on one device. ``batch_size`` must divide by the
+        number of devices along ``"data"`` (the epoch's last, smaller batch need not).
+        The returned params and states are replicated on the mesh.
 
     Returns:
       A :class:`FitResult` ``(params, state, opt_state, history, stopped_epoch, best_epoch)``.
@@ -344,6 +372,7 @@ def fit(
                             f"{type(cb).__name__}")
 
     check_targets = check_bool(fn, "check_targets", check_targets)
+    devices = None if mesh is None else check_mesh(fn, mesh, DATA_AXIS)
     data = targets_lib.host_columns(fn, as_batch(fn, x if y is None else (x, y)),
                                     check_finite=check_targets)
     n_all = _num_examples(fn, data)
@@ -369,6 +398,12 @@ def fit(
         if val is not None:
             targets_lib.check(fn, model, params, state, val, loss, fns, what="validation")
     bs = n if batch_size is None else min(batch_size, n)
+    if devices is not None and bs % devices:
+        raise ValueError(f"{fn}: with mesh=, each batch is split over the mesh's {devices} "
+                         f"devices, so batch_size must divide by {devices}; got a batch of "
+                         f"{bs}{' (the whole training set)' if bs == n else ''}, "
+                         f"{bs % devices} left over (e.g. "
+                         f"batch_size={bs - bs % devices or devices})")
     if early_stopping and early_stopping.monitor.startswith("val_") and val is None:
         raise ValueError(f"{fn}: EarlyStopping monitors {early_stopping.monitor!r} but there is no "
                          "validation_data or validation_split")
@@ -379,9 +414,14 @@ def fit(
         opt_state = optimizer.init(params)
     step = make_train_step(model, loss_fn, optimizer, metrics=fns, jit=False)
     plain_eval = make_eval_step(model, loss_fn, jit=False)
-    epoch_fn = _make_epoch(step, lambda p, s, b: plain_eval(p, s, b)["loss"], n, bs, shuffle)
+    epoch_fn = _make_epoch(step, lambda p, s, b: plain_eval(p, s, b)["loss"], n, bs, shuffle,
+                           mesh)
     eval_step = make_eval_step(model, loss_fn, metrics=fns)
-    cols = Batch(*(None if c is None else jnp.asarray(c) for c in data))
+    if mesh is None:
+        cols = Batch(*(None if c is None else jnp.asarray(c) for c in data))
+    else:  # every device a whole copy: each gathers its slice of a batch locally
+        cols = replicate(data, mesh)
+        params, state, opt_state = replicate((params, state, opt_state), mesh)
 
     history: History = {}
     es_state: EarlyStoppingState | None = early_stopping.init() if early_stopping else None
@@ -433,7 +473,8 @@ def fit(
             record = {"loss": float(sums["loss"])}  # the loss first, then the metrics
             record.update({k: float(v) for k, v in sums.items() if k != "loss"})
             if val is not None:
-                scores = evaluate(model, new_p, new_s, val, loss=loss_fn, eval_step=eval_step)
+                scores = evaluate(model, new_p, new_s, val, loss=loss_fn, eval_step=eval_step,
+                                  mesh=mesh)
                 record["val_loss"] = scores["loss"]
                 record.update({f"val_{k}": v for k, v in scores.items() if k != "loss"})
             record["epoch_seconds"] = time.perf_counter() - t0

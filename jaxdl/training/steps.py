@@ -161,6 +161,7 @@ def make_train_step(
     metrics: Mapping[str, MetricFn] | Sequence[str | MetricFn] | None = None,
     jit: bool = True,
     donate: bool = True,
+    axis_name: str | None = None,
 ) -> TrainStep:
     """Builds ``step(params, state, opt_state, batch, key) -> (params, state, opt_state, metrics)``.
 
@@ -178,6 +179,14 @@ def make_train_step(
         shardings and donation, to scan, or to vmap over a population).
       donate: with ``jit``, donate ``params``, ``state`` and ``opt_state`` so XLA updates
         them in place (the arrays passed in are invalid afterwards).
+      axis_name: for a step that runs once per device inside ``jax.shard_map`` or
+        ``jax.pmap`` (``jit=False`` then), the mapped axis over which it averages: the
+        gradients, the loss and metrics (weighted by each device's selected mask entries
+        when the batch has a ``"mask"``) and the float leaves of the new model state
+        (BatchNorm-style statistics) are ``jax.lax.pmean``-ed before the update, and the
+        dropout key is folded with ``jax.lax.axis_index`` so devices draw different masks.
+        The loss must be a mean over the batch (every jaxdl loss but
+        ``half_sum_squared_error``); see :mod:`jaxdl.data_parallel`.
 
     Returns:
       The step. ``batch`` is ``(x, y)`` or a mapping (see :class:`Batch`), ``x: (batch,
@@ -202,6 +211,14 @@ def make_train_step(
     fns = metric_fns(fn, metrics)
     jit = check_bool(fn, "jit", jit)
     donate = check_bool(fn, "donate", donate)
+    if axis_name is not None:
+        if not isinstance(axis_name, str) or not axis_name:
+            raise TypeError(f"{fn}: axis_name must be a non-empty string (a mesh or pmap axis) or "
+                            f"None, got {axis_name!r} ({type(axis_name).__name__})")
+        if jit:
+            raise ValueError(f"{fn}: axis_name={axis_name!r} names the axis of a shard_map or "
+                             "pmap that the step runs inside, so it needs jit=False (jit the "
+                             "mapped step yourself, or use jaxdl.make_parallel_train_step)")
 
     def objective(params: Params, state: State, batch: Batch, key: Array | None
                   ) -> tuple[Array, tuple[State, dict[str, Array]]]:
@@ -214,8 +231,14 @@ def make_train_step(
              key: Array | None = None) -> tuple[Params, State, optax.OptState, dict[str, Array]]:
         b = as_batch("train step", batch)
         key = as_key("train step", key, allow_none=True)
+        if axis_name is not None and key is not None:  # each device its own dropout masks
+            key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
         (value, (new_state, ms)), grads = jax.value_and_grad(objective, has_aux=True)(
-            params, state, b, key)
+            params if axis_name is None else per_device(params, axis_name), state, b, key)
+        if axis_name is not None:  # the loss's mean over the masked entries, if a mask;
+            # the model state's (statistics of every example) over the devices' equal slices
+            grads, value, ms = cross_device_mean(axis_name, b.mask, (grads, value, ms))
+            new_state = cross_device_mean(axis_name, None, new_state)
         updates, new_opt_state = optimizer.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
         return new_params, new_state, new_opt_state, {"loss": value, **ms}
@@ -223,6 +246,52 @@ def make_train_step(
     if jit:
         return jax.jit(step, donate_argnums=(0, 1, 2) if donate else ())
     return step
+
+
+def per_device(params: Params, axis_name: str) -> Params:
+    """``params`` marked as varying over the mapped axis (``jax.lax.pcast``), so that their
+    gradient is each device's own: under ``jax.shard_map``'s type checks (``check_vma``)
+    the gradient of a replicated input would otherwise come out already summed over the
+    devices. Leaves that vary already (and ``pmap``, which does not check) are left as
+    they are."""
+    pcast = getattr(jax.lax, "pcast", None)
+    if pcast is None:  # a JAX before pcast: pmap-like semantics, nothing to mark
+        return params
+
+    def one(a: Array) -> Array:
+        try:
+            return pcast(a, axis_name, to="varying")
+        except ValueError:  # varying already (or not inside a shard_map or pmap)
+            return a
+
+    return jax.tree_util.tree_map(one, params)
+
+
+def cross_device_mean(axis_name: str, mask: Any, tree: Any) -> Any:
+    """The mean of ``tree``'s float leaves over the mapped axis ``axis_name``.
+
+    Each device holds the mean of its own shard (a gradient, a loss, a statistic). With
+    no ``mask`` every shard has as many examples, so this is ``jax.lax.pmean``; with a
+    mask, shard ``i``'s value counts for its ``w_i = sum(mask_i)`` selected entries,
+    ``sum_i w_i v_i / sum_i w_i`` (a shard with none selected contributes nothing, even a
+    NaN), which is the mean over the whole batch's selected entries. Integer and key
+    leaves are returned as they are.
+    """
+    def floats(f: Callable[[Array], Array]) -> Any:
+        return jax.tree_util.tree_map(
+            lambda a: f(a) if jnp.issubdtype(jnp.result_type(a), jnp.inexact) else a, tree)
+
+    if mask is None:
+        return floats(lambda a: jax.lax.pmean(a, axis_name))
+    w = jnp.sum(jnp.asarray(mask), dtype=jnp.float32)
+    total = jax.lax.psum(w, axis_name)
+
+    def weighted(a: Array) -> Array:
+        zero = jnp.zeros((), a.dtype)
+        local = jnp.where(w > 0, a, zero) * w.astype(a.dtype)
+        return jax.lax.psum(local, axis_name) / total.astype(a.dtype)
+
+    return floats(weighted)
 
 
 def make_eval_step(
@@ -283,6 +352,7 @@ def evaluate(
     metrics: Mapping[str, MetricFn] | Sequence[str | MetricFn] | None = None,
     batch_size: int = 4096,
     eval_step: EvalStep | None = None,
+    mesh: Any = None,
 ) -> dict[str, float]:
     """Loss and metrics over a whole dataset, in batches, weighted by batch size.
 
@@ -295,6 +365,10 @@ def evaluate(
       loss, metrics: as for :func:`make_eval_step`.
       batch_size: examples per evaluation batch.
       eval_step: a prebuilt step from :func:`make_eval_step` (built here if None).
+      mesh: evaluate data-parallel on this ``jax.sharding.Mesh`` (with an axis
+        ``"data"``): params and state replicated on it, each batch split along
+        ``"data"`` (a last batch that does not divide by the devices is evaluated
+        replicated). Same results as on one device.
 
     Returns:
       ``{"loss": float, <metric>: float}``: each batch's mean weighted by its number of
@@ -308,11 +382,25 @@ def evaluate(
     n = _num_examples(fn, data)
     if n == 0:
         raise ValueError(f"{fn}: no examples to evaluate (x has length 0)")
+    place: Callable[[Batch], Batch] | None = None
+    if mesh is not None:
+        from jaxdl import data_parallel  # here: data_parallel builds on this module
+
+        devices = data_parallel.check_mesh(fn, mesh)
+        replicated = data_parallel.replicated_sharding(mesh)
+        by_example = data_parallel.batch_sharding(mesh)
+        params, state = data_parallel.put((params, state), replicated)
+
+        def place_on_mesh(b: Batch) -> Batch:
+            even = _num_examples(fn, b) % devices == 0
+            return data_parallel.put(b, by_example if even else replicated)
+
+        place = place_on_mesh
     totals: dict[str, Array] = {}
     weight = 0.0
     for start in range(0, n, batch_size):
         b = _slice(data, start, start + batch_size)
-        out = step(params, state, b)
+        out = step(params, state, b if place is None else place(b))
         w = min(batch_size, n - start) if b.mask is None else jnp.sum(jnp.asarray(b.mask))
         weight = weight + w
         for k, v in out.items():
