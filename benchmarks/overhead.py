@@ -151,7 +151,7 @@ def compare_fit(tx: optax.GradientTransformation, x_np: np.ndarray, y_np: np.nda
     def run_fit() -> list[float]:
         r = jaxdl.fit(model, jp, js, x, y, loss="sparse_categorical_cross_entropy",
                       optimizer=tx, epochs=FIT_EPOCHS, batch_size=BATCH, key=key, verbose=0)
-        return r.history["epoch_seconds"][1:]  # epoch 1 includes compiling
+        return r.history["epoch_seconds"][1:]  # the first call warms up (compiling is apart)
 
     def run_plain() -> list[float]:
         p, s, k, out = pp, ps, key, []
