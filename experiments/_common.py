@@ -18,7 +18,7 @@ import argparse
 import time
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ def parse_args(
     epochs: int | None = None,
     seed: int | None = None,
     epochs_help: str = "training epochs",
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
     argv: Sequence[str] | None = None,
 ) -> argparse.Namespace:
     """Parses an experiment's command line.
@@ -61,6 +62,7 @@ def parse_args(
       epochs: the default of ``--epochs`` (None: the experiment has no such option).
       seed: the default of ``--seed`` (None: the experiment has no such option).
       epochs_help: what ``--epochs`` counts, for ``--help``.
+      extra: adds the experiment's own options to the parser (``--widths``, ...).
       argv: the arguments (default ``sys.argv[1:]``).
 
     Returns:
@@ -78,6 +80,8 @@ def parse_args(
     parser.add_argument("--out", type=Path, default=Path("out") / name,
                         help=f"folder for the figures (default out/{name}, relative to the "
                              "current directory)")
+    if extra is not None:
+        extra(parser)
     return parser.parse_args(argv)
 
 
