@@ -31,6 +31,11 @@ from jaxdl.layers import (
 from jaxdl.layers import BatchNorm, Embedding, LayerNorm
 from jaxdl import augment
 from jaxdl.augment import Augment
+from jaxdl import population, tuning
+from jaxdl.population import (
+    PopulationResult, clip_per_example, fit_population, make_per_example_train_step,
+    per_example_clipping, per_example_grads,
+)
 
 from jaxdl import data_parallel, distributed
 from jaxdl.checkpoint import load_sharded_checkpoint, save_sharded_checkpoint
@@ -41,6 +46,8 @@ __version__ = "0.2.0"
 __all__ = [
     "data_parallel", "distributed", "make_parallel_train_step", "save_sharded_checkpoint",
     "load_sharded_checkpoint",
+    "population", "tuning", "fit_population", "PopulationResult", "per_example_grads",
+    "clip_per_example", "per_example_clipping", "make_per_example_train_step",
     "BatchNorm", "LayerNorm", "Embedding", "Augment", "augment",
     "Conv", "ConvTranspose", "MaxPool", "AvgPool", "SumPool", "GlobalAvgPool", "GlobalMaxPool",
     "activations", "initializers", "losses", "metrics",
