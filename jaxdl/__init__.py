@@ -36,6 +36,12 @@ from jaxdl.population import (
     PopulationResult, clip_per_example, fit_population, make_per_example_train_step,
     per_example_clipping, per_example_grads,
 )
+from jaxdl.core import Carry, Cell
+from jaxdl.layers import (
+    GRU, LSTM, RNN, Bidirectional, BidirectionalState, HiddenState, LSTMState, SimpleRNN,
+    StackedCells, scan_cell,
+)
+from jaxdl.sequence import EncoderDecoder, decode, generate
 
 from jaxdl import data_parallel, distributed
 from jaxdl.checkpoint import load_sharded_checkpoint, save_sharded_checkpoint
@@ -46,6 +52,9 @@ __version__ = "0.2.0"
 __all__ = [
     "data_parallel", "distributed", "make_parallel_train_step", "save_sharded_checkpoint",
     "load_sharded_checkpoint",
+    "Cell", "Carry", "SimpleRNN", "LSTM", "GRU", "StackedCells", "RNN", "Bidirectional",
+    "scan_cell", "HiddenState", "LSTMState", "BidirectionalState",
+    "generate", "EncoderDecoder", "decode",
     "population", "tuning", "fit_population", "PopulationResult", "per_example_grads",
     "clip_per_example", "per_example_clipping", "make_per_example_train_step",
     "BatchNorm", "LayerNorm", "Embedding", "Augment", "augment",

@@ -42,7 +42,8 @@ State = Any  # a pytree of arrays
 __all__ = [
     "Array", "Shape", "Params", "State", "InitFn", "ApplyFn", "Layer", "layer_name",
     "unique_names", "child_key", "has_leaves", "abstract_init", "init_population",
-    "stateless", "stochastic", "elementwise", "length_mask",
+    "stateless", "stochastic", "elementwise", "length_mask", "Carry", "CellInitFn",
+    "CarryFn", "StepFn", "ScanFn", "Cell",
 ]
 
 
@@ -88,6 +89,86 @@ class Layer(NamedTuple):
     combinator: str = ""
     label: str = ""
 
+
+# ------------------------------------------------------------------ the cell protocol
+
+Carry = Any  # a pytree of arrays of shape (*batch, ...): a named tuple such as LSTMState
+
+
+class CellInitFn(Protocol):
+    """``init(key, input_shape) -> (output_shape, params)``; shapes are those of one step
+    of one example (``(features,)``), so neither batch nor time axes appear."""
+
+    def __call__(self, key: Array, input_shape: Any) -> tuple[Any, Params]: ...
+
+
+class CarryFn(Protocol):
+    """``initial_carry(batch_shape, dtype) -> carry``: the carry before the first step
+    (zeros), each leaf of shape ``(*batch_shape, ...)``."""
+
+    def __call__(self, batch_shape: tuple[int, ...], dtype: Any) -> Carry: ...
+
+
+class StepFn(Protocol):
+    """``step(params, carry, x_t) -> (carry, y_t)``: one time step; ``x_t`` is
+    ``(*batch, *step_input)``, the carry's leaves ``(*batch, ...)``, ``y_t``
+    ``(*batch, *step_output)``."""
+
+    def __call__(self, params: Params, carry: Carry, x_t: Any) -> tuple[Carry, Any]: ...
+
+
+class ScanFn(Protocol):
+    """``scan(params, carry, xs, mask, *, unroll) -> (carry, ys)``: a cell's own fast loop
+    over a whole time-major sequence, equal to ``lax.scan`` of its masked ``step``.
+
+    ``xs`` is ``(time, *batch, *step_input)``; ``mask`` is None or a ``(time, *batch)``
+    boolean array, True on the valid steps (a prefix of each sequence); where it is False
+    the carry is left unchanged and ``ys`` is zero.
+    """
+
+    def __call__(self, params: Params, carry: Carry, xs: Any, mask: Array | None, *,
+                 unroll: int) -> tuple[Carry, Any]: ...
+
+
+class Cell(NamedTuple):
+    """One time step of a recurrent network: the **cell protocol**.
+
+    A :class:`Layer` maps a whole input to an output and cannot describe one step of a
+    recurrence, and its ``state`` is not a carry: state persists across batches (BatchNorm
+    statistics), a carry lives for one sequence. A cell is therefore its own named tuple of
+    pure functions:
+
+    * ``init(key, input_shape) -> (output_shape, params)``: infers shapes from the shape
+      of **one step of one example** (``(features,)``; ``()`` for token ids) and returns
+      the shape of one step's output and the parameters;
+    * ``initial_carry(batch_shape, dtype) -> carry``: the zero carry for a batch;
+    * ``step(params, carry, x_t) -> (carry, y_t)``: one step, for any number of leading
+      batch axes (none included), so a decoder can be stepped by hand at inference.
+
+    Carries are named tuples (``LSTMState(hidden, cell)``, ``HiddenState(hidden)``) or
+    dicts of them (a stack of cells), never bare tuples whose order must be remembered.
+    ``jaxdl.RNN(cell)`` runs a cell over ``(*batch, time, *step_input)`` with
+    ``jax.lax.scan`` and is an ordinary :class:`Layer`. See ``docs/recurrent.md``.
+
+    Attributes:
+      init: ``(key, input_shape) -> (output_shape, params)``.
+      initial_carry: ``(batch_shape, dtype) -> carry``.
+      step: ``(params, carry, x_t) -> (carry, y_t)``.
+      name: a snake_case name; ``RNN(cell)`` and stacks key the cell's params by it.
+      label: a human-readable description (``"LSTM(64)"``) for errors and summaries.
+      scan: None, or the cell's fast loop over a whole sequence (:class:`ScanFn`), which
+        must give the numbers of ``lax.scan`` over ``step``; ``cell._replace(scan=None)``
+        is the plain reference loop.
+      input_ndim: the rank of one step's input: 1 for ``(features,)``, 0 for token ids.
+    """
+
+    init: CellInitFn
+    initial_carry: CarryFn
+    step: StepFn
+    name: str = "cell"
+    label: str = ""
+    scan: ScanFn | None = None
+    input_ndim: int = 1
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 

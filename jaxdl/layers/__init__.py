@@ -10,8 +10,14 @@ from jaxdl.layers.conv import Conv, ConvTranspose
 from jaxdl.layers.pooling import AvgPool, GlobalAvgPool, GlobalMaxPool, MaxPool, SumPool
 from jaxdl.layers.normalization import BatchNorm, LayerNorm
 from jaxdl.layers.embedding import Embedding
+from jaxdl.layers.recurrent import (
+    GRU, LSTM, RNN, Bidirectional, BidirectionalState, HiddenState, LSTMState, SimpleRNN,
+    StackedCells, scan_cell,
+)
 
 __all__ = [
+    "SimpleRNN", "LSTM", "GRU", "StackedCells", "RNN", "Bidirectional", "scan_cell",
+    "HiddenState", "LSTMState", "BidirectionalState",
     "BatchNorm", "LayerNorm", "Embedding",
     "Conv", "ConvTranspose", "MaxPool", "AvgPool", "SumPool", "GlobalAvgPool", "GlobalMaxPool",
     "BipolarSigmoid", "Dense", "Dropout", "Elu", "Flatten", "Gelu", "Identity", "LeakyRelu",
