@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import optax
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import interleaved  # noqa: E402
+from _timing import interleaved, jaxdl_steps, plain_steps  # noqa: E402
 
 import jaxdl  # noqa: E402
 
@@ -94,43 +94,6 @@ def plain_cnn() -> tuple[Any, Any]:
     return init, apply
 
 
-def peer_steps(apply_fn: Any) -> tuple[Any, Any]:
-    """A jitted step and a jitted ``SCAN_STEPS``-step scan for ``apply_fn(params, x)``."""
-
-    def loss_fn(p: Any, x: jax.Array, y: jax.Array) -> jax.Array:
-        return optax.softmax_cross_entropy_with_integer_labels(apply_fn(p, x), y).mean()
-
-    def step(p: Any, s: Any, x: jax.Array, y: jax.Array) -> tuple[Any, Any, jax.Array]:
-        loss, g = jax.value_and_grad(loss_fn)(p, x, y)
-        upd, s = TX.update(g, s, p)
-        return optax.apply_updates(p, upd), s, loss
-
-    def scan_steps(p: Any, s: Any, xs: jax.Array, ys: jax.Array) -> Any:
-        def body(carry: Any, xy: Any) -> Any:
-            p, s, loss = step(carry[0], carry[1], *xy)
-            return (p, s), loss
-        (p, s), losses = jax.lax.scan(body, (p, s), (xs, ys))
-        return p, s, losses
-
-    return jax.jit(step, donate_argnums=(0, 1)), jax.jit(scan_steps, donate_argnums=(0, 1))
-
-
-def jaxdl_steps(model: jaxdl.Layer) -> tuple[Any, Any]:
-    """jaxdl's jitted train step and a jitted scan of its raw step."""
-    loss = jaxdl.losses.sparse_categorical_cross_entropy
-    step = jaxdl.make_train_step(model, loss, TX)
-    raw = jaxdl.make_train_step(model, loss, TX, jit=False)
-
-    def scan_steps(p: Any, s: Any, o: Any, xs: jax.Array, ys: jax.Array) -> Any:
-        def body(carry: Any, xy: Any) -> Any:
-            p, s, o, m = raw(*carry, xy, None)
-            return (p, s, o), m["loss"]
-        (p, s, o), losses = jax.lax.scan(body, (p, s, o), (xs, ys))
-        return p, s, o, losses
-
-    return step, jax.jit(scan_steps, donate_argnums=(0, 1, 2))
-
-
 def main(argv: list[str] | None = None) -> dict[str, float]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     gpu = jax.devices()[0].platform != "cpu"
@@ -148,13 +111,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     model = jaxdl_cnn()
     _, jp, js = model.init(jax.random.key(1), (28, 28, 1))
-    j_step, j_scan = jaxdl_steps(model)
+    j_step, j_scan = jaxdl_steps(model, TX)
     flax_model = FlaxCNN()
     fp = flax_model.init(jax.random.key(2), jnp.ones((1, 28, 28, 1)))["params"]
-    f_step, f_scan = peer_steps(lambda p, x: flax_model.apply({"params": p}, x))
+    f_step, f_scan = plain_steps(lambda p, x: flax_model.apply({"params": p}, x), TX)
     p_init, p_apply = plain_cnn()
     pp = p_init(jax.random.key(3))
-    p_step, p_scan = peer_steps(p_apply)
+    p_step, p_scan = plain_steps(p_apply, TX)
     st = {"jaxdl": [jp, js, TX.init(jp)], "flax_linen": [fp, TX.init(fp)],
           "plain_jax": [pp, TX.init(pp)]}
     assert jaxdl.count_params(jp) == jaxdl.count_params(fp) == jaxdl.count_params(pp)

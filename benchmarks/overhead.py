@@ -26,7 +26,9 @@ the script says which it used).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -36,6 +38,9 @@ import numpy as np
 import optax
 
 import jaxdl
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import interleaved, jaxdl_steps, plain_steps  # noqa: E402
 
 BATCH = 128
 POOL = 16
@@ -72,22 +77,7 @@ def plain_jax(tx: optax.GradientTransformation) -> tuple[Any, Any, Any]:
         w, b = p[-1]
         return x @ w + b
 
-    def loss_fn(p: Any, x: jax.Array, y: jax.Array) -> jax.Array:
-        return optax.softmax_cross_entropy_with_integer_labels(apply(p, x), y).mean()
-
-    def step(p: Any, s: Any, x: jax.Array, y: jax.Array) -> tuple[Any, Any, jax.Array]:
-        loss, g = jax.value_and_grad(loss_fn)(p, x, y)
-        upd, s = tx.update(g, s, p)
-        return optax.apply_updates(p, upd), s, loss
-
-    def scan_steps(p: Any, s: Any, xs: jax.Array, ys: jax.Array) -> tuple[Any, Any, jax.Array]:
-        def body(carry: Any, xy: Any) -> Any:
-            p, s, loss = step(carry[0], carry[1], *xy)
-            return (p, s), loss
-        (p, s), losses = jax.lax.scan(body, (p, s), (xs, ys))
-        return p, s, losses
-
-    return init, jax.jit(step, donate_argnums=(0, 1)), jax.jit(scan_steps, donate_argnums=(0, 1))
+    return (init, *plain_steps(apply, tx))
 
 
 def jaxdl_version(tx: optax.GradientTransformation) -> tuple[jaxdl.Layer, Any, Any]:
@@ -95,18 +85,7 @@ def jaxdl_version(tx: optax.GradientTransformation) -> tuple[jaxdl.Layer, Any, A
     model = jaxdl.serial(jaxdl.Dense(512, w_init="he_normal"), jaxdl.Relu(),
                          jaxdl.Dense(512, w_init="he_normal"), jaxdl.Relu(),
                          jaxdl.Dense(10, w_init="he_normal"))
-    loss = jaxdl.losses.sparse_categorical_cross_entropy
-    step = jaxdl.make_train_step(model, loss, tx)
-    raw = jaxdl.make_train_step(model, loss, tx, jit=False)
-
-    def scan_steps(p: Any, s: Any, o: Any, xs: jax.Array, ys: jax.Array) -> Any:
-        def body(carry: Any, xy: Any) -> Any:
-            p, s, o, m = raw(*carry, xy, None)
-            return (p, s, o), m["loss"]
-        (p, s, o), losses = jax.lax.scan(body, (p, s, o), (xs, ys))
-        return p, s, o, losses
-
-    return model, step, jax.jit(scan_steps, donate_argnums=(0, 1, 2))
+    return (model, *jaxdl_steps(model, tx))
 
 
 FIT_EXAMPLES = BATCH * 64
@@ -217,17 +196,9 @@ def main() -> None:
 
     def compare(a: Any, b: Any, steps_per_call: int, calls: int, rounds: int
                 ) -> tuple[float, float, float]:
-        a(2), b(2)  # compile and warm up
-        ta, tb, ratios = [], [], []
-        for r in range(rounds):
-            pair = []
-            for fn in ((a, b) if r % 2 == 0 else (b, a)):
-                t0 = time.perf_counter()
-                fn(calls)
-                pair.append((time.perf_counter() - t0) / (calls * steps_per_call))
-            da, db = pair if r % 2 == 0 else pair[::-1]
-            ta.append(da), tb.append(db), ratios.append(da / db)
-        return statistics.median(ta), statistics.median(tb), statistics.median(ratios)
+        t = interleaved({"plain": b, "jaxdl": a}, steps_per_call=steps_per_call, calls=calls,
+                        rounds=rounds)
+        return t["jaxdl"]["seconds"], t["plain"]["seconds"], t["jaxdl"]["ratio"]
 
     print(f"jax {jax.__version__} on {jax.devices()[0].platform} ({jax.devices()[0].device_kind}); "
           f"data: {source}")

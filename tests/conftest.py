@@ -61,4 +61,14 @@ def _tfds_no_network():
         mp.setattr(gcs_utils, "is_dataset_on_gcs", _no_network)
         mp.setattr(gcs_utils, "download_gcs_dataset", _no_network)
         yield
+
+
+@pytest.fixture(scope="module")
+def private_data_dir(tmp_path_factory: pytest.TempPathFactory):
+    """``$JAXDL_DATA_DIR`` set to a fresh folder for a module's tests: datasets they prepare
+    go there, not to the user's ``~/tensorflow_datasets``. Use it with
+    ``pytestmark = pytest.mark.usefixtures("private_data_dir")`` or as an argument."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JAXDL_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+        yield
 # ---------------------------------------------------------------- end of data layer section

@@ -13,16 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Prepared datasets go to a temporary folder, not the user's ~/tensorflow_datasets."""
-    old = os.environ.get("JAXDL_DATA_DIR")
-    os.environ["JAXDL_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
-    yield
-    if old is None:
-        os.environ.pop("JAXDL_DATA_DIR", None)
-    else:
-        os.environ["JAXDL_DATA_DIR"] = old
+# prepared datasets go to a temporary folder, not the user's ~/tensorflow_datasets
+pytestmark = pytest.mark.usefixtures("private_data_dir")
 
 
 def test_backprop_example_reproduces_the_course(tmp_path: Path) -> None:
