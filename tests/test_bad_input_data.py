@@ -188,6 +188,8 @@ CASES = {
                                   ValueError, VOCAB_FN, "'wrod'"),
     "vocabulary-one-string": Case(lambda d: jd.build_vocabulary("a b c"), TypeError, VOCAB_FN,
                                   "'a b c'"),
+    "vocabulary-not-iterable": Case(lambda d: jd.build_vocabulary(5), TypeError, VOCAB_FN,
+                                    "got 5"),
     "vocabulary-numbers": Case(lambda d: jd.build_vocabulary([1, 2]), TypeError, VOCAB_FN,
                                "texts[0] = 1"),
     "vocabulary-max-size-one": Case(lambda d: jd.build_vocabulary(["a"], max_size=1),

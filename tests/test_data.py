@@ -679,4 +679,3 @@ def test_builders_drive_tfds_directly(tmp_path: Path) -> None:
                                download=False)
     assert len(by_name) == 10
     assert jd.builders.BUILDERS["fashion_mnist"] is jd.builders.FashionMnist
-

@@ -1,4 +1,7 @@
-"""Argument checks shared by the data modules, on top of :mod:`jaxdl._checks`.
+"""Argument checks only the data modules need, built on :mod:`jaxdl._checks`.
+
+The shared helpers (``check_int``, ``check_bool``, ``did_you_mean``, ...) are imported from
+:mod:`jaxdl._checks` itself; this module adds what has no counterpart there.
 
 Every check raises ``TypeError`` (wrong kind of value) or ``ValueError`` (right kind, wrong
 value) whose message starts with the public function's name (``jaxdl.data.batches: ...``),
@@ -8,16 +11,16 @@ names the argument and shows the value received.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-from jaxdl._checks import check_bool, check_float, check_int, check_option, did_you_mean
+from jaxdl._checks import check_int, show_value
 
 __all__ = [
-    "check_bool", "check_float", "check_int", "check_option", "did_you_mean",
-    "check_count", "check_path", "check_columns", "check_numeric_array", "check_axis_in",
+    "check_count", "check_path", "check_columns", "check_iterable", "check_numeric_array",
+    "check_axis_in",
 ]
 
 
@@ -60,6 +63,15 @@ def check_columns(fn: str, arrays: Any, *, arg: str = "arrays") -> Mapping[str, 
                                           if isinstance(arrays, np.ndarray) else "")
         )
     return arrays
+
+
+def check_iterable(fn: str, arg: str, value: Any, what: str) -> Iterator[Any]:
+    """``iter(value)``; a non-iterable is a ``TypeError`` saying what it must hold."""
+    try:
+        return iter(value)
+    except TypeError:
+        raise TypeError(f"{fn}: {arg} must be an iterable of {what}, got "
+                        f"{show_value(value, 60)} ({type(value).__name__})") from None
 
 
 def check_numeric_array(fn: str, arg: str, value: Any, *, kinds: str = "biuf") -> np.ndarray:

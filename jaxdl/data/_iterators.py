@@ -24,8 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl._checks import as_key, is_concrete, show_value
-from jaxdl.data._checks import check_bool, check_columns, check_count, check_int
+from jaxdl._checks import as_key, check_bool, check_int, is_concrete, show_value
+from jaxdl.data._checks import check_columns, check_count, check_iterable
 
 Arrays = Mapping[str, Any]
 KeyLike = int | jax.Array | np.ndarray
@@ -347,11 +347,7 @@ def prefetch_to_device(
     if isinstance(iterator, Mapping):
         raise TypeError(f"{fn}: iterator must yield batches (dicts of columns), got a "
                         f"{type(iterator).__name__} itself; pass batches(data, ...) instead")
-    try:
-        it = iter(iterator)
-    except TypeError:
-        raise TypeError(f"{fn}: iterator must be an iterable of batches (dicts of columns), "
-                        f"got {show_value(iterator, 60)} ({type(iterator).__name__})") from None
+    it = check_iterable(fn, "iterator", iterator, "batches (dicts of columns)")
     return _Prefetch(it, size, device, fn)
 
 
@@ -388,9 +384,9 @@ def to_device(
     """
     fn = "jaxdl.data.to_device"
     num_examples(arrays, fn=fn)
-    _check_numeric(fn, arrays)
-    return jax.device_put({k: np.asarray(v) if not isinstance(v, jax.Array) else v
-                           for k, v in arrays.items()}, device)
+    columns = {k: v if isinstance(v, jax.Array) else np.asarray(v) for k, v in arrays.items()}
+    _check_numeric(fn, columns)  # converted once: the check reads these dtypes
+    return jax.device_put(columns, device)
 
 
 def device_permutation(key: jax.Array | int, num_examples: int,

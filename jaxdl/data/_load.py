@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from jaxdl.data._checks import check_bool, check_path
+from jaxdl._checks import check_bool
+from jaxdl.data._checks import check_path
 from jaxdl.data._compat import quiet_tfds, tfds
 from jaxdl.data._names import (
     DATASETS, check_split, jaxdl_builder, jaxdl_dir, official_builder, official_prepared_dirs,

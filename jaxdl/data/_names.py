@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from jaxdl.data._checks import did_you_mean
+from jaxdl._checks import did_you_mean
 from jaxdl.data._compat import import_legacy_modules, quiet_tfds, tfds
 from jaxdl.data._paths import JAXDL_SUBDIR
 

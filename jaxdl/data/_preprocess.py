@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from jaxdl._checks import check_dtype, show_value
-from jaxdl.data._checks import check_axis_in, check_float, check_int, check_numeric_array
+from jaxdl._checks import check_dtype, check_float, check_int, show_value
+from jaxdl.data._checks import check_axis_in, check_numeric_array
 
 
 def one_hot(labels: Any, num_classes: int, *, dtype: Any = np.float32) -> np.ndarray:

@@ -7,7 +7,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxdl.data._checks import check_columns, check_count, did_you_mean
+from jaxdl._checks import did_you_mean
+from jaxdl.data._checks import check_count
 from jaxdl.data._iterators import num_examples
 
 
@@ -129,7 +130,7 @@ def train_val_test_split(
       (6, 2, 2)
     """
     fn = "jaxdl.data.train_val_test_split"
-    n = num_examples(check_columns(fn, arrays), fn=fn)
+    n = num_examples(arrays, fn=fn)  # checks that arrays is a dict of columns
     if isinstance(stratify, str):
         if stratify not in arrays:
             raise ValueError(

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from jaxdl._checks import show_value
-from jaxdl.data._checks import check_bool, check_count, check_int, did_you_mean
+from jaxdl._checks import check_bool, check_int, did_you_mean, show_value
+from jaxdl.data._checks import check_count, check_iterable
 
 PAD = "<pad>"
 """The padding token; always id 0."""
@@ -39,11 +39,7 @@ def _check_texts(fn: str, texts: Any) -> list[str]:
     if isinstance(texts, (str, bytes)):
         raise TypeError(f"{fn}: texts must be a list of strings, got one "
                         f"{type(texts).__name__} {show_value(texts, 60)}; wrap it as [text]")
-    try:
-        items = list(texts)
-    except TypeError:
-        raise TypeError(f"{fn}: texts must be an iterable of strings, got {show_value(texts, 60)} "
-                        f"({type(texts).__name__})") from None
+    items = list(check_iterable(fn, "texts", texts, "strings"))
     for i, t in enumerate(items):
         if not isinstance(t, str):
             hint = " (decode bytes first, e.g. t.decode('utf-8'))" if isinstance(t, bytes) else ""
