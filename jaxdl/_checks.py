@@ -21,7 +21,8 @@ import numpy as np
 Array = jax.Array
 
 __all__ = [
-    "show_value", "as_real_array", "check_values", "check_option", "lookup", "check_dtype", "check_shape", "check_input_shape", "check_int", "check_float",
+    "show_value", "as_real_array", "check_values", "check_option", "lookup", "check_dtype",
+    "check_shape", "check_input_shape", "check_int", "check_float",
     "check_bool", "check_axis", "check_name", "did_you_mean", "is_concrete", "as_key",
 ]
 

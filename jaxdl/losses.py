@@ -62,8 +62,11 @@ def _in_unit_interval(v: np.ndarray) -> np.ndarray:
 
 
 def _mask(name: str, where: Any, values_shape: tuple[int, ...], received: str, *,
-          what: str = "per-element loss shape") -> Array:
-    """The ``where`` mask as a boolean array broadcast (explicitly) to ``values_shape``."""
+          what: str = "per-element loss shape") -> Array | None:
+    """The ``where`` mask as a boolean array broadcast (explicitly) to ``values_shape``;
+    None when ``where`` is None."""
+    if where is None:
+        return None
     w = as_real_array(name, "where", where)
     shape = tuple(w.shape)
     if len(shape) > len(values_shape) or shape != tuple(values_shape[:len(shape)]):
@@ -111,13 +114,18 @@ def _pair(name: str, predictions: Any, targets: Any, *, arg: str = "predictions"
             f"{name}: {arg} and targets must have the same shape, "
             f"got {arg} {p.shape} and targets {t.shape}"
         )
-    p = _wide(p) if jnp.issubdtype(p.dtype, jnp.floating) else p.astype(jnp.float32)
+    p = _wide(p)
     return p, t.astype(p.dtype)
 
 
-def _finish(name: str, values: Array, reduction: str, where: Any, received: str) -> Array:
-    mask = None if where is None else _mask(name, where, values.shape, received)
-    return _reduce(values, reduction, mask)
+def _regression(name: str, predictions: Any, targets: Any, reduction: Any, where: Any,
+                loss: Callable[[Array, Array], Array]) -> Array:
+    """The body of every regression loss: checks ``reduction``, converts the pair (same
+    shape, at least float32), then masks and reduces the per-element ``loss(p, t)``."""
+    reduction = _reduction(name, reduction)
+    p, t = _pair(name, predictions, targets)
+    mask = _mask(name, where, p.shape, f"predictions {p.shape}")
+    return _reduce(loss(p, t), reduction, mask)
 
 
 def _axis(name: str, axis: Any, ndim: int) -> int:
@@ -135,18 +143,21 @@ def _eps(name: str, eps: Any) -> Any:
 
 
 def _class_mask(name: str, where: Any, shape: tuple[int, ...], axis: int, received: str
-                ) -> Array | None:
-    """``where`` for a distribution loss, broadcast over the class axis too (for checks)."""
-    if where is None:
-        return None
-    per_example = shape[:axis] + shape[axis + 1:]
-    return jnp.broadcast_to(jnp.expand_dims(_mask(name, where, per_example, received), axis),
-                            shape)
+                ) -> tuple[Array | None, Array | None]:
+    """``where`` for a distribution loss: ``(full, per_example)``, the mask broadcast over
+    the class axis too (for the value checks) and the per-example one (for the reduction);
+    ``(None, None)`` when ``where`` is None."""
+    mask = _mask(name, where, shape[:axis] + shape[axis + 1:], received)
+    if mask is None:
+        return None, None
+    return jnp.broadcast_to(jnp.expand_dims(mask, axis), shape), mask
 
 
 def _wide(p: Array) -> Array:
-    """At least float32: ``1 - 1e-7`` rounds to 1 in (b)float16 (log(0) there), and a
-    bfloat16 mean keeps only about 3 significant digits."""
+    """At least float32 (non-floating inputs become float32): ``1 - 1e-7`` rounds to 1 in
+    (b)float16 (log(0) there), and a bfloat16 mean keeps only about 3 significant digits."""
+    if not jnp.issubdtype(p.dtype, jnp.floating):
+        return p.astype(jnp.float32)
     return p.astype(jnp.promote_types(p.dtype, jnp.float32))
 
 
@@ -180,10 +191,8 @@ def mse(predictions: Array, targets: Array, *, reduction: str = "mean",
       >>> float(jaxdl.losses.mse(pred, true, where=mask))   # (1 + 0 + 4) / 3
       1.6666666269302368
     """
-    name = "mse"
-    reduction = _reduction(name, reduction)
-    p, t = _pair(name, predictions, targets)
-    return _finish(name, jnp.square(t - p), reduction, where, f"predictions {p.shape}")
+    return _regression("mse", predictions, targets, reduction, where,
+                       lambda p, t: jnp.square(t - p))
 
 
 def _safe_sqrt(x: Array) -> Array:
@@ -209,11 +218,8 @@ def rmse(predictions: Array, targets: Array, *, reduction: str = "mean",
     Returns:
       A scalar, or the inputs' shape for ``reduction="none"``.
     """
-    name = "rmse"
-    reduction = _reduction(name, reduction)
-    p, t = _pair(name, predictions, targets)
-    return _safe_sqrt(_finish(name, jnp.square(t - p), reduction, where,
-                              f"predictions {p.shape}"))
+    return _safe_sqrt(_regression("rmse", predictions, targets, reduction, where,
+                                  lambda p, t: jnp.square(t - p)))
 
 
 def mae(predictions: Array, targets: Array, *, reduction: str = "mean",
@@ -230,10 +236,8 @@ def mae(predictions: Array, targets: Array, *, reduction: str = "mean",
     Returns:
       A scalar, or the inputs' shape for ``reduction="none"``.
     """
-    name = "mae"
-    reduction = _reduction(name, reduction)
-    p, t = _pair(name, predictions, targets)
-    return _finish(name, jnp.abs(t - p), reduction, where, f"predictions {p.shape}")
+    return _regression("mae", predictions, targets, reduction, where,
+                       lambda p, t: jnp.abs(t - p))
 
 
 def msle(predictions: Array, targets: Array, *, reduction: str = "mean",
@@ -257,12 +261,9 @@ def msle(predictions: Array, targets: Array, *, reduction: str = "mean",
       >>> round(float(jaxdl.losses.msle([3.5, 1.0, 5.0, 3.0], [4.0, 0.0, 5.0, 2.0])), 4)
       0.1436
     """
-    name = "msle"
-    reduction = _reduction(name, reduction)
-    p, t = _pair(name, predictions, targets)
     lo = -1.0 + _EPS
-    err = jnp.log1p(jnp.maximum(t, lo)) - jnp.log1p(jnp.maximum(p, lo))
-    return _finish(name, jnp.square(err), reduction, where, f"predictions {p.shape}")
+    return _regression("msle", predictions, targets, reduction, where, lambda p, t: jnp.square(
+        jnp.log1p(jnp.maximum(t, lo)) - jnp.log1p(jnp.maximum(p, lo))))
 
 
 def mean_bias_error(predictions: Array, targets: Array, *, reduction: str = "mean",
@@ -280,10 +281,8 @@ def mean_bias_error(predictions: Array, targets: Array, *, reduction: str = "mea
     Returns:
       A scalar, or the inputs' shape for ``reduction="none"``.
     """
-    name = "mean_bias_error"
-    reduction = _reduction(name, reduction)
-    p, t = _pair(name, predictions, targets)
-    return _finish(name, t - p, reduction, where, f"predictions {p.shape}")
+    return _regression("mean_bias_error", predictions, targets, reduction, where,
+                       lambda p, t: t - p)
 
 
 def huber(predictions: Array, targets: Array, *, delta: float | Array = 1.0,
@@ -313,11 +312,10 @@ def huber(predictions: Array, targets: Array, *, delta: float | Array = 1.0,
       Array([2.625, 4.125], dtype=float32)
     """
     name = "huber"
-    reduction = _reduction(name, reduction)
+    reduction = _reduction(name, reduction)  # checked before delta, as always
     delta = check_float(name, "delta", delta, min_value=0.0, min_open=True)
-    p, t = _pair(name, predictions, targets)
-    values = optax.losses.huber_loss(p, t, delta=jnp.asarray(delta, p.dtype))
-    return _finish(name, values, reduction, where, f"predictions {p.shape}")
+    return _regression(name, predictions, targets, reduction, where, lambda p, t:
+                       optax.losses.huber_loss(p, t, delta=jnp.asarray(delta, p.dtype)))
 
 
 def half_sum_squared_error(predictions: Array, targets: Array, *, reduction: str = "sum",
@@ -336,10 +334,8 @@ def half_sum_squared_error(predictions: Array, targets: Array, *, reduction: str
     Returns:
       A scalar, or the inputs' shape for ``reduction="none"``.
     """
-    name = "half_sum_squared_error"
-    reduction = _reduction(name, reduction)
-    p, t = _pair(name, predictions, targets)
-    return _finish(name, 0.5 * jnp.square(t - p), reduction, where, f"predictions {p.shape}")
+    return _regression("half_sum_squared_error", predictions, targets, reduction, where,
+                       lambda p, t: 0.5 * jnp.square(t - p))
 
 
 # -------------------------------------------------------------------- classification
@@ -379,17 +375,15 @@ def binary_cross_entropy(probabilities: Array, targets: Array, *, eps: float | A
     reduction = _reduction(name, reduction)
     eps = _eps(name, eps)
     p, t = _pair(name, probabilities, targets, arg="probabilities")
-    mask = None if where is None else _mask(name, where, p.shape, f"probabilities {p.shape}")
+    mask = _mask(name, where, p.shape, f"probabilities {p.shape}")
     check_values(name, "probabilities", p, _in_unit_interval, "in [0, 1]", where=mask,
                   hint="; for logits use binary_cross_entropy_with_logits")
     check_values(name, "targets", t, _in_unit_interval, "in [0, 1] (0/1 or soft labels)",
                   where=mask)
-    dtype = p.dtype
-    p, t = _wide(p), _wide(t)
     eps = jnp.asarray(eps, p.dtype)
     p = jnp.clip(p, eps, 1.0 - eps)
     values = -(t * jnp.log(p) + (1 - t) * jnp.log1p(-p))
-    return _reduce(values, reduction, mask).astype(dtype)
+    return _reduce(values, reduction, mask)
 
 
 def binary_cross_entropy_with_logits(logits: Array, targets: Array, *,
@@ -418,7 +412,7 @@ def binary_cross_entropy_with_logits(logits: Array, targets: Array, *,
     name = "binary_cross_entropy_with_logits"
     reduction = _reduction(name, reduction)
     z, t = _pair(name, logits, targets, arg="logits")
-    mask = None if where is None else _mask(name, where, z.shape, f"logits {z.shape}")
+    mask = _mask(name, where, z.shape, f"logits {z.shape}")
     check_values(name, "targets", t, _in_unit_interval, "in [0, 1] (0/1 or soft labels)",
                   where=mask)
     values = optax.losses.sigmoid_binary_cross_entropy(z, t)
@@ -446,7 +440,7 @@ def hinge(scores: Array, targets: Array, *, reduction: str = "mean",
     name = "hinge"
     reduction = _reduction(name, reduction)
     s, t = _pair(name, scores, targets, arg="scores")
-    mask = None if where is None else _mask(name, where, s.shape, f"scores {s.shape}")
+    mask = _mask(name, where, s.shape, f"scores {s.shape}")
     check_values(name, "targets", t, lambda v: (v == 1) | (v == -1), "-1 or +1", where=mask,
                   hint="; map 0/1 labels with 2 * y - 1")
     return _reduce(optax.losses.hinge_loss(s, t), reduction, mask)
@@ -483,16 +477,13 @@ def categorical_cross_entropy(probabilities: Array, targets: Array, *,
     eps = _eps(name, eps)
     p, t = _pair(name, probabilities, targets, arg="probabilities")
     axis = _axis(name, axis, p.ndim)
-    full = _class_mask(name, where, p.shape, axis, f"probabilities {p.shape}")
+    full, mask = _class_mask(name, where, p.shape, axis, f"probabilities {p.shape}")
     check_values(name, "probabilities", p, _in_unit_interval, "in [0, 1]", where=full,
                   hint="; for logits use softmax_cross_entropy")
     check_values(name, "targets", t, _in_unit_interval, "in [0, 1] (one-hot or soft labels)",
                   where=full)
-    dtype = p.dtype
-    p, t = _wide(p), _wide(t)
     values = -jnp.sum(t * jnp.log(jnp.clip(p, jnp.asarray(eps, p.dtype), 1.0)), axis=axis)
-    mask = None if full is None else jnp.take(full, 0, axis=axis)
-    return _reduce(values, reduction, mask).astype(dtype)
+    return _reduce(values, reduction, mask)
 
 
 def softmax_cross_entropy(logits: Array, targets: Array, *, axis: int = -1,
@@ -519,11 +510,10 @@ def softmax_cross_entropy(logits: Array, targets: Array, *, axis: int = -1,
     reduction = _reduction(name, reduction)
     z, t = _pair(name, logits, targets, arg="logits")
     axis = _axis(name, axis, z.ndim)
-    full = _class_mask(name, where, z.shape, axis, f"logits {z.shape}")
+    full, mask = _class_mask(name, where, z.shape, axis, f"logits {z.shape}")
     check_values(name, "targets", t, _in_unit_interval, "in [0, 1] (one-hot or soft labels)",
                   where=full)
     values = optax.losses.softmax_cross_entropy(z, t, axis=axis)
-    mask = None if full is None else jnp.take(full, 0, axis=axis)
     return _reduce(values, reduction, mask)
 
 
@@ -571,9 +561,9 @@ def sparse_categorical_cross_entropy(logits: Array, labels: Array, *,
     if not jnp.issubdtype(y.dtype, jnp.integer):
         raise TypeError(f"{name}: labels must be integers (class indices), got dtype {y.dtype}"
                         f"; for one-hot labels use softmax_cross_entropy")
-    z = _wide(z) if jnp.issubdtype(z.dtype, jnp.floating) else z.astype(jnp.float32)
+    z = _wide(z)
     classes = z.shape[-1]
-    mask = None if where is None else _mask(name, where, y.shape, f"labels {y.shape}")
+    mask = _mask(name, where, y.shape, f"labels {y.shape}")
     check_values(name, "labels", y, lambda v: (v >= 0) & (v < classes),
                   f"in [0, {classes}) for logits with {classes} classes", where=mask)
     if mask is not None:
@@ -610,16 +600,13 @@ def kl_divergence(predictions: Array, targets: Array, *, eps: float | Array = _E
     eps = _eps(name, eps)
     q, p = _pair(name, predictions, targets)
     axis = _axis(name, axis, q.ndim)
-    full = _class_mask(name, where, q.shape, axis, f"predictions {q.shape}")
+    full, mask = _class_mask(name, where, q.shape, axis, f"predictions {q.shape}")
     check_values(name, "predictions", q, _in_unit_interval, "in [0, 1]", where=full)
     check_values(name, "targets", p, _in_unit_interval, "in [0, 1]", where=full)
-    dtype = q.dtype
-    q, p = _wide(q), _wide(p)
     safe_p = jnp.where(p > 0, p, 1.0)
     log_q = jnp.log(jnp.clip(q, jnp.asarray(eps, q.dtype), 1.0))
     terms = jnp.where(p > 0, p * (jnp.log(safe_p) - log_q), 0.0)
-    mask = None if full is None else jnp.take(full, 0, axis=axis)
-    return _reduce(jnp.sum(terms, axis=axis), reduction, mask).astype(dtype)
+    return _reduce(jnp.sum(terms, axis=axis), reduction, mask)
 
 
 # ----------------------------------------------------------------------------- by name

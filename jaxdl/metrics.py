@@ -75,9 +75,8 @@ def accuracy(outputs: Array, labels: Array, *, where: Array | None = None) -> Ar
             f"got outputs {outputs.shape} and labels {labels.shape}"
         )
     per_example = outputs.shape[:-1]
-    mask = None if where is None else _mask(name, where, per_example,
-                                             f"outputs {outputs.shape}",
-                                             what="per-example shape")
+    mask = _mask(name, where, per_example, f"outputs {outputs.shape}",
+                 what="per-example shape")
     if one_hot:
         labels = jnp.argmax(labels, axis=-1)
     else:
@@ -122,9 +121,8 @@ def binary_accuracy(outputs: Array, targets: Array, *, threshold: float | Array 
             f"{name}: outputs and targets must have the same shape, got {outputs.shape} "
             f"and {targets.shape}"
         )
-    mask = None if where is None else _mask(name, where, outputs.shape,
-                                             f"outputs {outputs.shape}",
-                                             what="outputs' shape")
+    mask = _mask(name, where, outputs.shape, f"outputs {outputs.shape}",
+                 what="outputs' shape")
     check_values(name, "targets", targets, lambda v: (v == 0) | (v == 1), "0 or 1",
                   where=mask)
     correct = (outputs >= threshold).astype(jnp.int32) == targets.astype(jnp.int32)
@@ -165,8 +163,7 @@ def confusion_matrix(predicted: Array, labels: Array, num_classes: int, *,
             f"{name}: expected predicted and labels of shape (n,), got "
             f"{predicted.shape} and {labels.shape}"
         )
-    mask = None if where is None else _mask(name, where, labels.shape,
-                                             f"labels {labels.shape}", what="labels' shape")
+    mask = _mask(name, where, labels.shape, f"labels {labels.shape}", what="labels' shape")
     _integer_labels(name, "predicted", predicted, num_classes, mask,
                     type_hint="; take jnp.argmax(outputs, axis=-1) first")
     _integer_labels(name, "labels", labels, num_classes, mask)
