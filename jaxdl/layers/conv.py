@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -26,7 +26,7 @@ from jaxdl._checks import (
     show_value,
 )
 from jaxdl.core import Array, Layer, Params, State, layer_name
-from jaxdl.layers.dense import _compute_dtype
+from jaxdl.layers.dense import _check_weight_params, _compute_dtype
 
 __all__ = ["Conv", "ConvTranspose"]
 
@@ -193,24 +193,6 @@ def _flat_batch(x: Array, rank: int) -> tuple[Array, tuple[int, ...]]:
     return jnp.reshape(x, (math.prod(batch), *x.shape[len(batch):])), batch
 
 
-def _check_conv_params(label: str, params: Any, want_w: tuple[Any, ...], features: int,
-                       use_bias: bool) -> None:
-    shown_w = "(" + ", ".join("in_features" if v is None else str(v) for v in want_w) + ")"
-    want = "{'w': %s%s}" % (shown_w, f", 'b': ({features},)" if use_bias else "")
-    keys = {"w", "b"} if use_bias else {"w"}
-    if not isinstance(params, Mapping) or set(params) != keys:
-        got = sorted(params) if isinstance(params, Mapping) else type(params).__name__
-        raise ValueError(f"{label}: expected params {want}, got {got}")
-    w = params["w"]
-    shape = tuple(jnp.shape(w))
-    if len(shape) != len(want_w) or any(a is not None and a != b for a, b in zip(want_w, shape)):
-        raise ValueError(f"{label}: expected params['w'] of shape {shown_w}, got {shape}; "
-                         f"were these params made for another layer?")
-    if use_bias and jnp.shape(params["b"]) != (features,):
-        raise ValueError(f"{label}: expected params['b'] of shape ({features},), "
-                         f"got {jnp.shape(params['b'])}")
-
-
 def _cast(x: Array, w: Array, b: Array | None, compute_dtype: Any
           ) -> tuple[Array, Array, Array | None]:
     """Inputs and parameters in the compute dtype; by default their promoted dtype (as
@@ -234,6 +216,96 @@ def _label(kind: str, features: int, kernel: tuple[int, ...], name: str | None,
     shown = [f"{features}", str(kernel)]
     shown += [f"{k}={text}" for k, text, default in options if text != default]
     return f"{kind}({', '.join(shown)})" + ("" if name is None else f" {name!r}")
+
+
+# ------------------------------------------------- the core of Conv and ConvTranspose
+
+
+def _conv_forward(x: Array, w: Array, strides: tuple[int, ...], pad: Padding,
+                  dilation: tuple[int, ...], dimension_numbers: Any, groups: int) -> Array:
+    return jax.lax.conv_general_dilated(
+        x, w, window_strides=strides, padding=pad, rhs_dilation=dilation,
+        dimension_numbers=dimension_numbers, feature_group_count=groups)
+
+
+def _conv_transposed(x: Array, w: Array, strides: tuple[int, ...], pad: Padding,
+                     dilation: tuple[int, ...], dimension_numbers: Any, groups: int) -> Array:
+    del groups  # always 1: ConvTranspose has no feature groups
+    return jax.lax.conv_transpose(x, w, strides, pad, rhs_dilation=dilation,
+                                  dimension_numbers=dimension_numbers)
+
+
+def _conv_layer(kind: str, features: Any, kernel_size: Any, strides: Any, padding: Any,
+                dilation: Any, groups: Any, use_bias: Any, w_init: Any, b_init: Any,
+                dtype: Any, compute_dtype: Any, name: str | None, *,
+                allowed: Sequence[str], out_size: Callable[..., int | None],
+                op: Callable[..., Array]) -> Layer:
+    """The one constructor core of :func:`Conv` and :func:`ConvTranspose`: the options
+    checked (in this order, so the first bad one is reported), the label, ``init`` and
+    ``apply``. They differ only in the padding strings ``allowed``, the per-axis
+    ``out_size`` and the lax ``op`` (``groups`` is 1 for ConvTranspose)."""
+    features = check_int(kind, "features", features, min_value=1)
+    kernel = _window(kind, "kernel_size", kernel_size)
+    rank = len(kernel)
+    strides = _per_axis(kind, "strides", strides, rank)
+    dilation = _per_axis(kind, "dilation", dilation, rank)
+    pad = _padding(kind, padding, rank, allowed=allowed)
+    causal = pad == "CAUSAL"
+    if causal:
+        if rank != 1:
+            raise ValueError(f"{kind}: padding='CAUSAL' is for 1-D convolutions (sequences), "
+                             f"got kernel_size {kernel} of rank {rank}")
+        pad = ((dilation[0] * (kernel[0] - 1), 0),)
+    groups = check_int(kind, "feature_group_count", groups, min_value=1)
+    if features % groups:
+        raise ValueError(f"{kind}: features (={features}) must be divisible by "
+                         f"feature_group_count (={groups})")
+    use_bias = check_bool(kind, "use_bias", use_bias)
+    dtype = check_dtype(kind, dtype)
+    cdtype = _compute_dtype(kind, compute_dtype)
+    w_init_fn, b_init_fn = inits.get(w_init), inits.get(b_init)
+    key_name = layer_name(kind, name)
+    label = _label(kind, features, kernel, name, [
+        ("strides", _show_axes(strides), "1"),
+        ("padding", "'CAUSAL'" if causal else _show_padding(pad), "'SAME'"),
+        ("dilation", _show_axes(dilation), "1"),
+        ("feature_group_count", str(groups), "1"),
+        ("compute_dtype", str(cdtype), "None")])
+    dimension_numbers = _DIMENSION_NUMBERS[rank]
+
+    def out_spatial(spatial: Sequence[int | None]) -> tuple[int | None, ...]:
+        return tuple(out_size(label, i, n, kernel[i], strides[i], dilation[i], pad)
+                     for i, n in enumerate(spatial))
+
+    def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
+        shape = _check_in_shape(label, input_shape, rank)
+        in_features = shape[-1]
+        if in_features % groups:
+            raise ValueError(f"{label}: in_features (={in_features}) must be divisible by "
+                             f"feature_group_count (={groups}), got input_shape {shape}")
+        out = (*out_spatial(shape[:-1]), features)
+        k_w, k_b = jax.random.split(as_key(label, key))
+        params = {"w": w_init_fn(k_w, (*kernel, in_features // groups, features), dtype)}
+        if use_bias:
+            params["b"] = b_init_fn(k_b, (features,), dtype)
+        return out, params, {}
+
+    @jax.jit  # built once per layer: one program per input shape, eager or under a jit
+    def convolve(x: Array, w: Array, b: Array | None) -> Array:
+        xs, batch = _flat_batch(x, rank)
+        xs, w, b = _cast(xs, w, b, cdtype)
+        y = op(xs, w, strides, pad, dilation, dimension_numbers, groups)
+        return jnp.reshape(_add_bias(y, b), (*batch, *y.shape[1:]))
+
+    def apply(params: Params, state: State, x: Array, *, key: Array | None = None,
+              train: bool = False, lengths: Array | None = None) -> tuple[Array, State]:
+        del key, train, lengths
+        _check_weight_params(label, params, (*kernel, None, features), use_bias)
+        _check_x(label, x, rank, params["w"].shape[-2] * groups)
+        out_spatial(x.shape[x.ndim - rank - 1:-1])  # no output (kernel too long): an error
+        return convolve(x, params["w"], params.get("b")), state
+
+    return Layer(init, apply, key_name, label=label)
 
 
 # -------------------------------------------------------------------------------- Conv
@@ -312,70 +384,9 @@ def Conv(
       >>> layer.apply(params, {}, jnp.ones((5, 28, 28, 1)))[0].shape
       (5, 14, 14, 8)
     """
-    features = check_int("Conv", "features", features, min_value=1)
-    kernel = _window("Conv", "kernel_size", kernel_size)
-    rank = len(kernel)
-    strides = _per_axis("Conv", "strides", strides, rank)
-    dilation = _per_axis("Conv", "dilation", dilation, rank)
-    pad = _padding("Conv", padding, rank, allowed=_PADDINGS)
-    if pad == "CAUSAL":
-        if rank != 1:
-            raise ValueError(f"Conv: padding='CAUSAL' is for 1-D convolutions (sequences), got "
-                             f"kernel_size {kernel} of rank {rank}")
-        pad = ((dilation[0] * (kernel[0] - 1), 0),)
-    groups = check_int("Conv", "feature_group_count", feature_group_count, min_value=1)
-    if features % groups:
-        raise ValueError(f"Conv: features (={features}) must be divisible by "
-                         f"feature_group_count (={groups})")
-    use_bias = check_bool("Conv", "use_bias", use_bias)
-    dtype = check_dtype("Conv", dtype)
-    cdtype = _compute_dtype("Conv", compute_dtype)
-    w_init_fn, b_init_fn = inits.get(w_init), inits.get(b_init)
-    key_name = layer_name("Conv", name)
-    label = _label("Conv", features, kernel, name, [
-        ("strides", _show_axes(strides), "1"),
-        ("padding", "'CAUSAL'" if isinstance(padding, str) and padding.upper() == "CAUSAL"
-         else _show_padding(pad), "'SAME'"),
-        ("dilation", _show_axes(dilation), "1"),
-        ("feature_group_count", str(groups), "1"),
-        ("compute_dtype", str(cdtype), "None")])
-    dimension_numbers = _DIMENSION_NUMBERS[rank]
-
-    def out_spatial(spatial: Sequence[int | None]) -> tuple[int | None, ...]:
-        return tuple(_out_size(label, i, n, kernel[i], strides[i], dilation[i], pad)
-                     for i, n in enumerate(spatial))
-
-    def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
-        shape = _check_in_shape(label, input_shape, rank)
-        in_features = shape[-1]
-        if in_features % groups:
-            raise ValueError(f"{label}: in_features (={in_features}) must be divisible by "
-                             f"feature_group_count (={groups}), got input_shape {shape}")
-        out = (*out_spatial(shape[:-1]), features)
-        k_w, k_b = jax.random.split(as_key(label, key))
-        params = {"w": w_init_fn(k_w, (*kernel, in_features // groups, features), dtype)}
-        if use_bias:
-            params["b"] = b_init_fn(k_b, (features,), dtype)
-        return out, params, {}
-
-    @jax.jit  # one program when called eagerly; inlined under an outer jit
-    def convolve(x: Array, w: Array, b: Array | None) -> Array:
-        xs, batch = _flat_batch(x, rank)
-        xs, w, b = _cast(xs, w, b, cdtype)
-        y = jax.lax.conv_general_dilated(
-            xs, w, window_strides=strides, padding=pad, rhs_dilation=dilation,
-            dimension_numbers=dimension_numbers, feature_group_count=groups)
-        return jnp.reshape(_add_bias(y, b), (*batch, *y.shape[1:]))
-
-    def apply(params: Params, state: State, x: Array, *, key: Array | None = None,
-              train: bool = False, lengths: Array | None = None) -> tuple[Array, State]:
-        del key, train, lengths
-        _check_conv_params(label, params, (*kernel, None, features), features, use_bias)
-        _check_x(label, x, rank, params["w"].shape[-2] * groups)
-        out_spatial(x.shape[x.ndim - rank - 1:-1])  # a kernel longer than an axis: an error
-        return convolve(x, params["w"], params.get("b")), state
-
-    return Layer(init, apply, key_name, label=label)
+    return _conv_layer("Conv", features, kernel_size, strides, padding, dilation,
+                       feature_group_count, use_bias, w_init, b_init, dtype, compute_dtype,
+                       name, allowed=_PADDINGS, out_size=_out_size, op=_conv_forward)
 
 
 # ----------------------------------------------------------------------- ConvTranspose
@@ -454,51 +465,7 @@ def ConvTranspose(
       >>> out_shape, params["w"].shape
       ((14, 14, 4), (3, 3, 8, 4))
     """
-    features = check_int("ConvTranspose", "features", features, min_value=1)
-    kernel = _window("ConvTranspose", "kernel_size", kernel_size)
-    rank = len(kernel)
-    strides = _per_axis("ConvTranspose", "strides", strides, rank)
-    dilation = _per_axis("ConvTranspose", "dilation", dilation, rank)
-    pad = _padding("ConvTranspose", padding, rank)
-    use_bias = check_bool("ConvTranspose", "use_bias", use_bias)
-    dtype = check_dtype("ConvTranspose", dtype)
-    cdtype = _compute_dtype("ConvTranspose", compute_dtype)
-    w_init_fn, b_init_fn = inits.get(w_init), inits.get(b_init)
-    key_name = layer_name("ConvTranspose", name)
-    label = _label("ConvTranspose", features, kernel, name, [
-        ("strides", _show_axes(strides), "1"),
-        ("padding", _show_padding(pad), "'SAME'"),
-        ("dilation", _show_axes(dilation), "1"),
-        ("compute_dtype", str(cdtype), "None")])
-    dimension_numbers = _DIMENSION_NUMBERS[rank]
-
-    def out_spatial(spatial: Sequence[int | None]) -> tuple[int | None, ...]:
-        return tuple(_transpose_out_size(label, i, n, kernel[i], strides[i], dilation[i], pad)
-                     for i, n in enumerate(spatial))
-
-    def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
-        shape = _check_in_shape(label, input_shape, rank)
-        out = (*out_spatial(shape[:-1]), features)
-        k_w, k_b = jax.random.split(as_key(label, key))
-        params = {"w": w_init_fn(k_w, (*kernel, shape[-1], features), dtype)}
-        if use_bias:
-            params["b"] = b_init_fn(k_b, (features,), dtype)
-        return out, params, {}
-
-    @jax.jit  # one program when called eagerly; inlined under an outer jit
-    def convolve(x: Array, w: Array, b: Array | None) -> Array:
-        xs, batch = _flat_batch(x, rank)
-        xs, w, b = _cast(xs, w, b, cdtype)
-        y = jax.lax.conv_transpose(xs, w, strides, pad, rhs_dilation=dilation,
-                                   dimension_numbers=dimension_numbers)
-        return jnp.reshape(_add_bias(y, b), (*batch, *y.shape[1:]))
-
-    def apply(params: Params, state: State, x: Array, *, key: Array | None = None,
-              train: bool = False, lengths: Array | None = None) -> tuple[Array, State]:
-        del key, train, lengths
-        _check_conv_params(label, params, (*kernel, None, features), features, use_bias)
-        _check_x(label, x, rank, params["w"].shape[-2])
-        out_spatial(x.shape[x.ndim - rank - 1:-1])  # no output at all: an error
-        return convolve(x, params["w"], params.get("b")), state
-
-    return Layer(init, apply, key_name, label=label)
+    return _conv_layer("ConvTranspose", features, kernel_size, strides, padding, dilation, 1,
+                       use_bias, w_init, b_init, dtype, compute_dtype, name,
+                       allowed=("SAME", "VALID"), out_size=_transpose_out_size,
+                       op=_conv_transposed)

@@ -22,18 +22,24 @@ from jaxdl.layers.activation import Step
 __all__ = ["Dense", "Flatten", "Identity", "Perceptron"]
 
 
-def _check_dense_params(label: str, params: Any, units: int, use_bias: bool) -> None:
-    want = "{'w': (in_features, %d)%s}" % (units, f", 'b': ({units},)" if use_bias else "")
+def _check_weight_params(label: str, params: Any, want_w: tuple[int | None, ...],
+                         use_bias: bool) -> None:
+    """``params`` must be ``{"w": want_w, "b": (features,)}`` (no ``"b"`` without bias),
+    ``features = want_w[-1]``; ``None`` in ``want_w`` (``in_features``) matches any size.
+    The one params check of Dense, Conv and ConvTranspose."""
+    features = want_w[-1]
+    shown_w = "(" + ", ".join("in_features" if v is None else str(v) for v in want_w) + ")"
+    want = "{'w': %s%s}" % (shown_w, f", 'b': ({features},)" if use_bias else "")
     keys = {"w", "b"} if use_bias else {"w"}
     if not isinstance(params, Mapping) or set(params) != keys:
         got = sorted(params) if isinstance(params, Mapping) else type(params).__name__
         raise ValueError(f"{label}: expected params {want}, got {got}")
-    w = params["w"]
-    if jnp.ndim(w) != 2 or jnp.shape(w)[1] != units:
-        raise ValueError(f"{label}: expected params['w'] of shape (in_features, {units}), "
-                         f"got {jnp.shape(w)}; were these params made for another layer?")
-    if use_bias and jnp.shape(params["b"]) != (units,):
-        raise ValueError(f"{label}: expected params['b'] of shape ({units},), "
+    shape = tuple(jnp.shape(params["w"]))
+    if len(shape) != len(want_w) or any(a is not None and a != b for a, b in zip(want_w, shape)):
+        raise ValueError(f"{label}: expected params['w'] of shape {shown_w}, got {shape}; "
+                         f"were these params made for another layer?")
+    if use_bias and jnp.shape(params["b"]) != (features,):
+        raise ValueError(f"{label}: expected params['b'] of shape ({features},), "
                          f"got {jnp.shape(params['b'])}")
 
 
@@ -111,7 +117,7 @@ def Dense(
     def apply(params: Params, state: State, x: Array, *, key: Array | None = None,
               train: bool = False, lengths: Array | None = None) -> tuple[Array, State]:
         del key, train, lengths
-        _check_dense_params(label, params, units, use_bias)
+        _check_weight_params(label, params, (None, units), use_bias)
         w = params["w"]
         check_shape(label, x, (w.shape[0],))
         if cdtype is not None:

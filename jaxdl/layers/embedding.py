@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from jaxdl import initializers as inits
 from jaxdl._checks import (
-    as_key, check_dtype, check_input_shape, check_int, check_values, is_concrete,
+    as_key, check_dtype, check_input_shape, check_int, check_values,
 )
 from jaxdl.core import Array, Layer, Params, State, layer_name
 
@@ -104,9 +104,8 @@ def Embedding(
         if not jnp.issubdtype(x.dtype, jnp.integer):
             raise TypeError(f"{label}: ids must be integers, got dtype {x.dtype} (cast "
                             "token ids with .astype(jnp.int32))")
-        if is_concrete(x):
-            check_values(label, "ids", x, lambda v: (v >= 0) & (v < num_embeddings),
-                         f"in [0, {num_embeddings})")
+        check_values(label, "ids", x, lambda v: (v >= 0) & (v < num_embeddings),
+                     f"in [0, {num_embeddings})")  # concrete ids only: skipped under jit
         # under jit an id out of range gives NaN, never a clipped or wrapped row: jnp.take
         # would wrap a negative id to the end of the table, so those are moved past it
         ids = x

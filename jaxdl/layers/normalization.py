@@ -38,6 +38,22 @@ def _features(label: str, input_shape: Any) -> tuple[int | None, ...]:
     return shape
 
 
+def _scale_bias_keys(kind: str, use_scale: Any, use_bias: Any) -> tuple[str, ...]:
+    """The checked ``use_scale``/``use_bias`` as the keys of the layer's params:
+    ``("scale", "bias")``, one of them, or none."""
+    use_scale = check_bool(kind, "use_scale", use_scale)
+    use_bias = check_bool(kind, "use_bias", use_bias)
+    return tuple(k for k, on in (("scale", use_scale), ("bias", use_bias)) if on)
+
+
+def _init_scale_bias(label: str, input_shape: Any, param_keys: tuple[str, ...]
+                     ) -> tuple[tuple[int | None, ...], Params]:
+    """The checked per-example shape and the params: ``γ`` ones, ``β`` zeros, float32."""
+    shape = _features(label, input_shape)
+    initial = {"scale": jnp.ones, "bias": jnp.zeros}
+    return shape, {k: initial[k]((shape[-1],), jnp.float32) for k in param_keys}
+
+
 def _check_vectors(label: str, what: str, tree: Any, want: tuple[str, ...],
                    features: int | None) -> int | None:
     """``tree`` must be a dict of exactly the keys ``want``, each of shape ``(features,)``
@@ -76,18 +92,18 @@ def _check_input(label: str, x: Any, features: int | None) -> None:
                         f"{x.dtype}")
 
 
-def _normalize(x: Array, mean: Array, var: Array, epsilon: Any, params: Params,
-               use_scale: bool, use_bias: bool) -> Array:
-    """``(x - mean) · rsqrt(var + ε) · γ + β`` (Flax's order of operations); ``mean`` and
+def _normalize(x: Array, mean: Array, var: Array, epsilon: Any, params: Params) -> Array:
+    """``(x - mean) · rsqrt(var + ε) · γ + β`` (Flax's order of operations), ``γ`` and
+    ``β`` where ``params`` (checked against the layer's keys) has them; ``mean`` and
     ``var`` already have ``x``'s rank."""
     base = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.float32
     out_dtype = jnp.result_type(base, *jax.tree_util.tree_leaves(params))  # as Flax's
     xf = x.astype(_compute_dtype(x))
     mul = jax.lax.rsqrt(var + epsilon)
-    if use_scale:
+    if "scale" in params:
         mul = mul * _row(params["scale"].astype(mul.dtype), x.ndim)
     y = (xf - mean) * mul
-    if use_bias:
+    if "bias" in params:
         y = y + _row(params["bias"].astype(y.dtype), x.ndim)
     return y.astype(out_dtype)
 
@@ -159,8 +175,7 @@ def BatchNorm(
     """
     momentum = check_float("BatchNorm", "momentum", momentum, min_value=0.0, max_value=1.0)
     epsilon = check_float("BatchNorm", "epsilon", epsilon, min_value=0.0, min_open=True)
-    use_scale = check_bool("BatchNorm", "use_scale", use_scale)
-    use_bias = check_bool("BatchNorm", "use_bias", use_bias)
+    param_keys = _scale_bias_keys("BatchNorm", use_scale, use_bias)
     if axis_name is not None and not (isinstance(axis_name, str) or (
             isinstance(axis_name, tuple) and axis_name
             and all(isinstance(a, str) for a in axis_name))):
@@ -168,17 +183,11 @@ def BatchNorm(
                         f"(the name given to jax.vmap/shard_map), got {axis_name!r}")
     key_name = layer_name("BatchNorm", name)
     label = _label("BatchNorm", name)
-    param_keys = tuple(k for k, on in (("scale", use_scale), ("bias", use_bias)) if on)
 
     def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
         del key
-        shape = _features(label, input_shape)
+        shape, params = _init_scale_bias(label, input_shape, param_keys)
         c = shape[-1]
-        params = {}
-        if use_scale:
-            params["scale"] = jnp.ones((c,), jnp.float32)
-        if use_bias:
-            params["bias"] = jnp.zeros((c,), jnp.float32)
         return shape, params, {"mean": jnp.zeros((c,), jnp.float32),
                                "var": jnp.ones((c,), jnp.float32)}
 
@@ -245,7 +254,7 @@ def BatchNorm(
             mean = _row(state["mean"].astype(dt), x.ndim)
             var = _row(state["var"].astype(dt), x.ndim)
             new_state = state
-        return _normalize(x, mean, var, epsilon, params, use_scale, use_bias), new_state
+        return _normalize(x, mean, var, epsilon, params), new_state
 
     return Layer(init, apply, key_name, label=label)
 
@@ -283,21 +292,13 @@ def LayerNorm(
       [-1.342, -0.447, 0.447, 1.342]
     """
     epsilon = check_float("LayerNorm", "epsilon", epsilon, min_value=0.0, min_open=True)
-    use_scale = check_bool("LayerNorm", "use_scale", use_scale)
-    use_bias = check_bool("LayerNorm", "use_bias", use_bias)
+    param_keys = _scale_bias_keys("LayerNorm", use_scale, use_bias)
     key_name = layer_name("LayerNorm", name)
     label = _label("LayerNorm", name)
-    param_keys = tuple(k for k, on in (("scale", use_scale), ("bias", use_bias)) if on)
 
     def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
         del key
-        shape = _features(label, input_shape)
-        c = shape[-1]
-        params = {}
-        if use_scale:
-            params["scale"] = jnp.ones((c,), jnp.float32)
-        if use_bias:
-            params["bias"] = jnp.zeros((c,), jnp.float32)
+        shape, params = _init_scale_bias(label, input_shape, param_keys)
         return shape, params, {}
 
     def apply(params: Params, state: State, x: Array, *, key: Array | None = None,
@@ -307,6 +308,6 @@ def LayerNorm(
         xf = x.astype(_compute_dtype(x))
         mean = jnp.mean(xf, axis=-1, keepdims=True)
         var = jnp.mean(jnp.square(xf - mean), axis=-1, keepdims=True)
-        return _normalize(x, mean, var, epsilon, params, use_scale, use_bias), state
+        return _normalize(x, mean, var, epsilon, params), state
 
     return Layer(init, apply, key_name, label=label)
