@@ -12,9 +12,10 @@ Two measurements (issue 10's benchmark "data-parallel step on forced CPU devices
 * **Overhead.** A sharded step on ONE device (``make_parallel_train_step`` on a
   one-device mesh: ``NamedSharding`` in/out shardings, the batch-divisibility guard)
   against the plain jitted step (``make_train_step``), both donating, in the same
-  process, interleaved (a block of steps of one, then of the other, for many rounds,
-  the order alternating), each block synchronised at its end. Reported: the median per-step
-  time of each and the median of the per-round ratios (target on the H100: <= 1.05).
+  process, interleaved by ``benchmarks/_timing.py``'s ``interleaved`` (a block of steps
+  of one, then of the other, for many rounds, the order alternating), each block
+  synchronised at its end. Reported: the median per-step time of each and the median of
+  the per-round ratios (target on the H100: <= 1.05).
 
 Forced CPU devices share the machine's cores, so no speed-up is measured here.
 
@@ -29,10 +30,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +114,9 @@ def time_one_device(rounds: int, block: int) -> tuple[float, float, float]:
     import jaxdl
     from jaxdl import data_parallel as dp
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _timing import interleaved
+
     model, x, y = _model_and_data(jaxdl, np)
     tx = optax.sgd(0.01, momentum=0.9)
     loss = "sparse_categorical_cross_entropy"
@@ -142,17 +144,9 @@ def time_one_device(rounds: int, block: int) -> tuple[float, float, float]:
             *sharded[:3], m = sharded_step(*sharded, sharded_batches[i % 4], keys[i % 8])
         jax.block_until_ready((sharded, m))
 
-    run_plain(2), run_sharded(2)  # compile and warm up
-    ts, tp, ratios = [], [], []
-    for r in range(rounds):
-        pair = []
-        for fn in ((run_sharded, run_plain) if r % 2 == 0 else (run_plain, run_sharded)):
-            t0 = time.perf_counter()
-            fn(block)
-            pair.append((time.perf_counter() - t0) / block)
-        a, b = pair if r % 2 == 0 else pair[::-1]
-        ts.append(a), tp.append(b), ratios.append(a / b)
-    return statistics.median(ts) * 1e3, statistics.median(tp) * 1e3, statistics.median(ratios)
+    t = interleaved({"plain": run_plain, "sharded": run_sharded}, steps_per_call=1,
+                    calls=block, rounds=rounds)
+    return t["sharded"]["seconds"] * 1e3, t["plain"]["seconds"] * 1e3, t["sharded"]["ratio"]
 
 
 def run(argv: list[str] | None = None) -> dict[str, Any]:

@@ -86,13 +86,22 @@ def _is_key(x: Any) -> bool:
         jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
-def _leaf_to_array(fn: str, where: str, x: Any) -> np.ndarray:
+def _check_leaf(fn: str, where: str, x: Any) -> None:
+    """``TypeError`` for a leaf that no checkpoint stores: text, a traced array, an object."""
     if isinstance(x, (str, bytes)):
         raise TypeError(f"{fn}: {where} has type {type(x).__name__} ({show_value(x)}), "
                         "which a checkpoint cannot store; leaves must be arrays or numbers "
                         "(put text in metadata)")
     if isinstance(x, jax.core.Tracer):
         raise TypeError(f"{fn}: {where} is a traced array ({x.aval}); save outside jit/grad")
+    if not isinstance(x, (jax.Array, np.ndarray, np.generic, bool, int, float, complex)):
+        raise TypeError(f"{fn}: {where} has type {type(x).__name__}, which a checkpoint cannot "
+                        "store; leaves must be arrays or numbers, in dicts (string keys), "
+                        "lists, tuples or named tuples")
+
+
+def _leaf_to_array(fn: str, where: str, x: Any) -> np.ndarray:
+    _check_leaf(fn, where, x)
     if isinstance(x, jax.Array) and not x.is_fully_addressable:
         if not x.is_fully_replicated:
             raise ValueError(f"{fn}: {where} is split over the devices of several processes "
@@ -100,10 +109,6 @@ def _leaf_to_array(fn: str, where: str, x: Any) -> np.ndarray:
                              "it to one file; save with jaxdl.save_sharded_checkpoint (Orbax, "
                              "every process its own shards)")
         x = x.addressable_data(0)  # every process holds a whole copy: read this one's
-    if not isinstance(x, (jax.Array, np.ndarray, np.generic, bool, int, float, complex)):
-        raise TypeError(f"{fn}: {where} has type {type(x).__name__}, which a checkpoint cannot "
-                        "store; leaves must be arrays or numbers, in dicts (string keys), "
-                        "lists, tuples or named tuples")
     try:
         if _is_key(x):
             x = jax.random.key_data(x)
@@ -196,6 +201,34 @@ def _check_json(fn: str, where: str, value: Any, seen: tuple[int, ...] = ()) -> 
     raise TypeError(f"{fn}: {where} has type {type(value).__name__} ({show_value(value)}), "
                     "which JSON cannot store; metadata holds None, bools, numbers, strings, lists "
                     f"and dicts with string keys{hint}")
+
+
+def _check_parents(fn: str, path: Path) -> None:
+    """``ValueError`` when the nearest existing parent of ``path`` is a file."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{fn}: cannot create {str(path)!r}: {str(parent)!r} is a "
+                                 "file, not a folder")
+            return
+
+
+def _check_metadata(fn: str, metadata: Any) -> None:
+    if not isinstance(metadata, dict):
+        raise TypeError(f"{fn}: metadata must be a dict of JSON values, got "
+                        f"{show_value(metadata)} ({type(metadata).__name__})")
+    _check_json(fn, "metadata", metadata)
+
+
+def _check_target(fn: str, target: Any) -> dict[str, Any]:
+    """``target`` of a load: a dict whose keys name trees of a checkpoint (``{}`` for None)."""
+    if target is not None and not isinstance(target, Mapping):
+        raise TypeError(f"{fn}: target must be a dict such as {{'params': params, 'state': "
+                        f"state, 'opt_state': opt_state}} or None, got {show_value(target)} "
+                        f"({type(target).__name__})")
+    for name in target or {}:
+        check_option(fn, "target key", name, _TREES)
+    return dict(target or {})
 
 
 def _check_path(fn: str, path: Any) -> Path:
@@ -341,12 +374,7 @@ def save_checkpoint(
     """
     fn = "save_checkpoint"
     path = _check_path(fn, path)
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(f"{fn}: cannot create {str(path)!r}: {str(parent)!r} is a "
-                                 "file, not a folder")
-            break
+    _check_parents(fn, path)
     for leaf in jax.tree_util.tree_leaves((params, state, opt_state)):
         if (isinstance(leaf, jax.Array) and not isinstance(leaf, jax.core.Tracer)
                 and not jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
@@ -361,10 +389,7 @@ def save_checkpoint(
     if step is not None:
         record["step"] = _step_value(fn, step)
     if metadata is not None:
-        if not isinstance(metadata, dict):
-            raise TypeError(f"{fn}: metadata must be a dict of JSON values, got "
-                            f"{show_value(metadata)} ({type(metadata).__name__})")
-        _check_json(fn, "metadata", metadata)
+        _check_metadata(fn, metadata)
         record["metadata"] = json.dumps(metadata)
     payload = serialization.msgpack_serialize(record, in_place=True)
     header = _HEADER.pack(_MAGIC, _FORMAT, len(payload), hashlib.sha256(payload).digest())
@@ -594,16 +619,11 @@ def load_checkpoint(path: str | os.PathLike[str], target: dict[str, Any] | None 
     path = _check_path(fn, path)
     if not path.exists():
         raise FileNotFoundError(f"{fn}: no checkpoint at {path}")
-    if target is not None and not isinstance(target, Mapping):
-        raise TypeError(f"{fn}: target must be a dict such as {{'params': params, 'state': "
-                        f"state, 'opt_state': opt_state}} or None, got {show_value(target)} "
-                        f"({type(target).__name__})")
-    for name in target or {}:
-        check_option(fn, "target key", name, _TREES)
+    target = _check_target(fn, target)
     allow_legacy = check_bool(fn, "allow_legacy", allow_legacy)
     raw = _read_payload(fn, path, allow_legacy)
     out = dict(raw)
-    for name, template in (target or {}).items():
+    for name, template in target.items():
         if name not in raw:
             raise ValueError(f"{fn}: {path} has no {name!r} to restore into target[{name!r}] "
                              f"(it holds {', '.join(map(repr, raw))})")
@@ -654,16 +674,7 @@ def _check_directory(fn: str, directory: Any) -> Path:
 def _sharded_leaf(fn: str, where: str, x: Any) -> jax.Array:
     """A leaf to store: a ``jax.Array`` (kept where it lies), its key data for a PRNG key;
     NumPy arrays and numbers become ``jax.Array`` s."""
-    if isinstance(x, (str, bytes)):
-        raise TypeError(f"{fn}: {where} has type {type(x).__name__} ({show_value(x)}), "
-                        "which a checkpoint cannot store; leaves must be arrays or numbers "
-                        "(put text in metadata)")
-    if isinstance(x, jax.core.Tracer):
-        raise TypeError(f"{fn}: {where} is a traced array ({x.aval}); save outside jit/grad")
-    if not isinstance(x, (jax.Array, np.ndarray, np.generic, bool, int, float, complex)):
-        raise TypeError(f"{fn}: {where} has type {type(x).__name__}, which a checkpoint cannot "
-                        "store; leaves must be arrays or numbers, in dicts (string keys), "
-                        "lists, tuples or named tuples")
+    _check_leaf(fn, where, x)
     if isinstance(x, jax.Array) and x.is_deleted():
         raise ValueError(f"{fn}: {where} cannot be read from its devices (it was deleted, e.g. "
                          "donated to a jitted step; save the step's outputs)")
@@ -829,12 +840,7 @@ def save_sharded_checkpoint(
         if not overwrite:
             raise ValueError(f"{fn}: {str(path)!r} already exists; save to a new directory "
                              "(e.g. one per step) or pass overwrite=True")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(f"{fn}: cannot create {str(path)!r}: {str(parent)!r} is a "
-                                 "file, not a folder")
-            break
+    _check_parents(fn, path)
     trees: dict[str, Any] = {"params": _to_record(fn, "params", params, _sharded_leaf),
                              "state": _to_record(fn, "state", state, _sharded_leaf)}
     if opt_state is not None:
@@ -847,10 +853,7 @@ def save_sharded_checkpoint(
     if step is not None:
         info["step"] = _step_value(fn, step)
     if metadata is not None:
-        if not isinstance(metadata, dict):
-            raise TypeError(f"{fn}: metadata must be a dict of JSON values, got "
-                            f"{show_value(metadata)} ({type(metadata).__name__})")
-        _check_json(fn, "metadata", metadata)
+        _check_metadata(fn, metadata)
         info["metadata"] = json.loads(json.dumps(metadata))
     info["checksums"] = _checksums(_flat(trees, "", {}))
     ocp = _orbax()
@@ -965,13 +968,7 @@ def load_sharded_checkpoint(directory: str | os.PathLike[str],
     if not path.is_dir():
         raise ValueError(f"{fn}: {path} is a file, not a sharded checkpoint directory (a "
                          "single-file checkpoint loads with jaxdl.load_checkpoint)")
-    if target is not None and not isinstance(target, Mapping):
-        raise TypeError(f"{fn}: target must be a dict such as {{'params': params, 'state': "
-                        f"state, 'opt_state': opt_state}} or None, got {show_value(target)} "
-                        f"({type(target).__name__})")
-    target = dict(target or {})
-    for name in target:
-        check_option(fn, "target key", name, _TREES)
+    target = _check_target(fn, target)
     if not _is_sharded_checkpoint(path):
         unfinished = ".orbax-checkpoint-tmp" in path.name
         raise ValueError(f"{fn}: {path} is not a jaxdl sharded checkpoint" + (

@@ -186,7 +186,7 @@ def shard_batch(batch: Any, mesh: Mesh, *, axis_name: str = DATA_AXIS) -> Any:
                          "holds only its share of the batch; assemble the global batch with "
                          "jaxdl.distributed.global_batch(local_batch, mesh)")
     _check_divisible(fn, batch, devices, axis_name)
-    return jax.device_put(batch, NamedSharding(mesh, PartitionSpec(axis_name)))
+    return jax.device_put(batch, batch_sharding(mesh, axis_name=axis_name))
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
@@ -285,14 +285,14 @@ def make_parallel_train_step(
     donate = check_bool(fn, "donate", donate)
     mesh = data_mesh(axis_name=axis_name) if mesh is None else mesh
     devices = check_mesh(fn, mesh, axis_name)
-    replicated = NamedSharding(mesh, PartitionSpec())
-    by_example = NamedSharding(mesh, PartitionSpec(axis_name))
+    replicated = replicated_sharding(mesh)
+    by_example = batch_sharding(mesh, axis_name=axis_name)
     if strategy == "jit":
         step = make_train_step(model, loss_fn, optimizer, metrics=metrics, jit=False)
     else:
         per_device = make_train_step(model, loss_fn, optimizer, metrics=metrics, jit=False,
                                      axis_name=axis_name)
-        rep, split = PartitionSpec(), PartitionSpec(axis_name)
+        rep, split = replicated.spec, by_example.spec
         step = jax.shard_map(per_device, mesh=mesh, in_specs=(rep, rep, rep, split, rep),
                              out_specs=rep)
     placed = jax.jit(step, in_shardings=(replicated, replicated, replicated, by_example,

@@ -22,10 +22,12 @@ from typing import Any
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 
 from jaxdl._checks import check_int, check_option, show_value
-from jaxdl.data_parallel import DATA_AXIS, _check_divisible, _leaf_paths, check_mesh
+from jaxdl.data_parallel import (
+    DATA_AXIS, _check_divisible, _leaf_paths, batch_sharding, check_mesh,
+)
 
 __all__ = ["initialize", "shutdown", "is_initialized", "process_index", "process_count",
            "process_slice", "global_batch"]
@@ -192,7 +194,7 @@ def global_batch(local_batch: Any, mesh: Mesh, *, axis_name: str = DATA_AXIS) ->
                          f"(process {jax.process_index()})")
     _check_divisible(fn, local_batch, local_devices, axis_name, whose="this process's ",
                      hint=" on every process")
-    sharding = NamedSharding(mesh, PartitionSpec(axis_name))
+    sharding = batch_sharding(mesh, axis_name=axis_name)
 
     def assemble(leaf: Any) -> jax.Array:
         local = leaf if isinstance(leaf, jax.Array) else np.asarray(leaf)

@@ -24,9 +24,7 @@ import jaxdl
 from jaxdl import data_parallel as dp
 from jaxdl import distributed
 
-PROCESS_ID, PORT, OUT = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
-
-# the data, the model and the keys: tests/test_distributed.py builds the same
+# the data, the model and the keys (tests/test_distributed.py imports them from here)
 N, STEPS, LOSS = 32, 3, "sparse_categorical_cross_entropy"
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(N, 5)).astype(np.float32)
@@ -43,7 +41,8 @@ def host(tree):
 
 
 def main() -> None:
-    distributed.initialize(f"localhost:{PORT}", num_processes=2, process_id=PROCESS_ID,
+    process_id, port, out = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+    distributed.initialize(f"localhost:{port}", num_processes=2, process_id=process_id,
                            initialization_timeout=60)
     jax.config.update("jax_numpy_rank_promotion", "raise")  # as tests/conftest.py does
     info: dict = {"process_index": distributed.process_index(),
@@ -72,7 +71,7 @@ def main() -> None:
     info["fit_history"] = {k: v for k, v in result.history.items() if k != "epoch_seconds"}
 
     # a sharded checkpoint, both processes writing into one directory, read back
-    folder = OUT / "ckpt"
+    folder = out / "ckpt"
     jaxdl.save_sharded_checkpoint(folder, params=params, opt_state=opt_state, step=STEPS)
     back = jaxdl.load_sharded_checkpoint(folder, target={"params": params,
                                                          "opt_state": opt_state})
@@ -84,13 +83,13 @@ def main() -> None:
     info["checkpoint_step"] = back["step"]
     # the single-file format: replicated arrays (every process holds a copy) are saved
     # from this process's copy; arrays split over the processes cannot be
-    single = jaxdl.save_checkpoint(OUT / f"single{PROCESS_ID}.ckpt", params=params)
+    single = jaxdl.save_checkpoint(out / f"single{process_id}.ckpt", params=params)
     saved = jaxdl.load_checkpoint(single, target={"params": host(params)})["params"]
     info["single_file_equal"] = all(
         np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(saved),
                                              jax.tree_util.tree_leaves(host(params))))
     try:
-        jaxdl.save_checkpoint(OUT / f"split{PROCESS_ID}.ckpt", params={"x": batch[0]})
+        jaxdl.save_checkpoint(out / f"split{process_id}.ckpt", params={"x": batch[0]})
         info["single_file_error"] = None
     except ValueError as e:
         info["single_file_error"] = str(e)
@@ -98,8 +97,8 @@ def main() -> None:
     flat = {f"step/{i}": a for i, a in enumerate(jax.tree_util.tree_leaves(host(params)))}
     flat.update({f"fit/{i}": a for i, a in
                  enumerate(jax.tree_util.tree_leaves(host(result.params)))})
-    np.savez(OUT / f"process{PROCESS_ID}.npz", **flat)
-    (OUT / f"process{PROCESS_ID}.json").write_text(json.dumps(info))
+    np.savez(out / f"process{process_id}.npz", **flat)
+    (out / f"process{process_id}.json").write_text(json.dumps(info))
     distributed.shutdown()
 
 

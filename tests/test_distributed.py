@@ -16,24 +16,14 @@ from pathlib import Path
 
 import jax
 import numpy as np
-import optax
 import pytest
 
 import jaxdl
+from _distributed_worker import FIT, LOSS, MODEL, N, OPTIMIZER, STEPS, X, Y  # its data
 from jaxdl import distributed
 
 WORKER = Path(__file__).with_name("_distributed_worker.py")
 ROOT = Path(__file__).resolve().parents[1]
-
-# the worker's data, model and keys
-N, STEPS, LOSS = 32, 3, "sparse_categorical_cross_entropy"
-RNG = np.random.default_rng(0)
-X = RNG.normal(size=(N, 5)).astype(np.float32)
-Y = RNG.integers(0, 3, size=N).astype(np.int32)
-MODEL = jaxdl.serial(jaxdl.Dense(8), jaxdl.Relu(), jaxdl.Dropout(0.3), jaxdl.Dense(3))
-OPTIMIZER = optax.adam(1e-2)
-FIT = dict(loss=LOSS, optimizer=OPTIMIZER, epochs=2, batch_size=8, key=3,
-           metrics=["accuracy"], verbose=0)
 
 
 def _free_port() -> int:
@@ -166,7 +156,9 @@ def test_initialize_refuses_bad_arguments_before_connecting(kwargs, error, match
 
 def test_initialize_after_jax_started_says_what_to_do():
     jax.devices()  # this process already runs JAX
-    with pytest.raises(RuntimeError, match="before any other JAX call"):
+    # JAX's own reason (not some other failure, e.g. of port 1), then jaxdl's advice
+    with pytest.raises(RuntimeError, match=r"jaxdl.distributed.initialize: .*must be called "
+                                           r"before any JAX .*before any other JAX call"):
         distributed.initialize("localhost:1", num_processes=1, process_id=0,
                                cpu_collectives=None)
 

@@ -20,13 +20,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
 from jaxdl._checks import as_key, check_bool, check_float, check_int
 from jaxdl.core import Array, Layer, Params, State
 from jaxdl.data import device_batch, num_batches
-from jaxdl.data_parallel import DATA_AXIS, check_mesh, replicate
+from jaxdl.data_parallel import (
+    DATA_AXIS, batch_sharding, check_mesh, replicate, replicated_sharding,
+)
 from jaxdl.training.callbacks import Callback, EarlyStopping, EarlyStoppingState, EpochInfo
 from jaxdl.training.steps import (
     Batch, MetricFn, _check_optimizer, _loss_fn, _num_examples, as_batch, evaluate,
@@ -151,7 +153,7 @@ def _make_epoch(step: Any, eval_loss: Any, n: int, bs: int, shuffle: bool,
         def split(batch: Batch) -> Batch:
             return batch
     else:
-        by_example = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+        by_example = batch_sharding(mesh)
 
         def split(batch: Batch) -> Batch:
             return jax.lax.with_sharding_constraint(batch, by_example)
@@ -257,7 +259,7 @@ def _make_epoch(step: Any, eval_loss: Any, n: int, bs: int, shuffle: bool,
 
     if mesh is None:
         return _Epoch(jax.jit(fast), jax.jit(checked))
-    replicated = NamedSharding(mesh, PartitionSpec())
+    replicated = replicated_sharding(mesh)
     return _Epoch(jax.jit(fast, out_shardings=replicated),
                   jax.jit(checked, out_shardings=replicated))
 
@@ -340,7 +342,8 @@ def fit(
         The returned params and states are replicated on the mesh.
 
     Returns:
-      A :class:`FitResult` ``(params, state, opt_state, history, stopped_epoch, best_epoch)``.
+      A :class:`FitResult` ``(params, state, opt_state, history, stopped_epoch, best_epoch,
+      compile_seconds)``.
 
     Raises:
       TrainingDivergedError: training diverged; the exception carries the last good

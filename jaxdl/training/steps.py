@@ -252,15 +252,10 @@ def per_device(params: Params, axis_name: str) -> Params:
     """``params`` marked as varying over the mapped axis (``jax.lax.pcast``), so that their
     gradient is each device's own: under ``jax.shard_map``'s type checks (``check_vma``)
     the gradient of a replicated input would otherwise come out already summed over the
-    devices. Leaves that vary already (and ``pmap``, which does not check) are left as
-    they are."""
-    pcast = getattr(jax.lax, "pcast", None)
-    if pcast is None:  # a JAX before pcast: pmap-like semantics, nothing to mark
-        return params
-
+    devices. Leaves that vary already are left as they are."""
     def one(a: Array) -> Array:
         try:
-            return pcast(a, axis_name, to="varying")
+            return jax.lax.pcast(a, axis_name, to="varying")
         except ValueError:  # varying already (or not inside a shard_map or pmap)
             return a
 
