@@ -681,10 +681,19 @@ def _sharded_leaf(fn: str, where: str, x: Any) -> jax.Array:
     if _is_key(x):
         x = jax.random.key_data(x)
     elif not isinstance(x, jax.Array):
-        if not _storable_dtype(np.asarray(x).dtype):
-            raise TypeError(f"{fn}: {where} is an array of dtype {np.asarray(x).dtype}, which "
+        host = np.asarray(x)
+        if not _storable_dtype(host.dtype):
+            raise TypeError(f"{fn}: {where} is an array of dtype {host.dtype}, which "
                             "a checkpoint cannot store; dtypes must be numeric or bool")
+        name = type(x).__name__
+        kind = ("an " if name[0] in "aeiou" else "a ") + name if np.ndim(host) else "a number"
         x = jnp.asarray(x)
+        if np.dtype(x.dtype) != host.dtype:  # 64-bit host values without jax_enable_x64
+            raise ValueError(
+                f"{fn}: {where} is {kind} of dtype {host.dtype}, which JAX would store as "
+                f"{x.dtype} (64-bit types need jax_enable_x64), so it would not load back as "
+                f"saved; pass np.asarray(value, np.{x.dtype}) or use save_checkpoint, which "
+                "keeps host dtypes")
     if not _storable_dtype(np.dtype(x.dtype)):
         raise TypeError(f"{fn}: {where} is an array of dtype {x.dtype} (shape {x.shape}), "
                         "which a checkpoint cannot store; dtypes must be numeric or bool")
