@@ -685,12 +685,10 @@ def _sharded_leaf(fn: str, where: str, x: Any) -> jax.Array:
         if not _storable_dtype(host.dtype):
             raise TypeError(f"{fn}: {where} is an array of dtype {host.dtype}, which "
                             "a checkpoint cannot store; dtypes must be numeric or bool")
-        name = type(x).__name__
-        kind = ("an " if name[0] in "aeiou" else "a ") + name if np.ndim(host) else "a number"
         x = jnp.asarray(x)
         if np.dtype(x.dtype) != host.dtype:  # 64-bit host values without jax_enable_x64
             raise ValueError(
-                f"{fn}: {where} is {kind} of dtype {host.dtype}, which JAX would store as "
+                f"{fn}: {where} has dtype {host.dtype} on the host, which JAX would store as "
                 f"{x.dtype} (64-bit types need jax_enable_x64), so it would not load back as "
                 f"saved; pass np.asarray(value, np.{x.dtype}) or use save_checkpoint, which "
                 "keeps host dtypes")

@@ -610,10 +610,10 @@ def test_sharded_save_refuses_before_writing(tmp_path):
     with pytest.raises(ValueError, match="params/w cannot be read from its devices"):
         jaxdl.save_sharded_checkpoint(tmp_path / "d", params={"w": donated})
     # 64-bit host values would be stored narrowed (no jax_enable_x64): refused, not changed
-    with pytest.raises(ValueError, match=r"params/w is an ndarray of dtype float64, which JAX "
+    with pytest.raises(ValueError, match=r"params/w has dtype float64 on the host, which JAX "
                                          r"would store as float32"):
         jaxdl.save_sharded_checkpoint(tmp_path / "e", params={"w": np.ones(3, np.float64)})
-    with pytest.raises(ValueError, match=r"params/n is a number of dtype int64"):
+    with pytest.raises(ValueError, match=r"params/n has dtype int64 on the host"):
         jaxdl.save_sharded_checkpoint(tmp_path / "e", params={"n": 3})
     assert not (tmp_path / "e").exists()
 
