@@ -57,26 +57,20 @@ RESERVED = ("batch_size", "epochs")
 # ======================================================================= per-example
 
 
-def _one_example(column: Any) -> Any:
-    """Gives one example's column back its batch axis of size 1."""
-    return None if column is None else jax.tree_util.tree_map(lambda a: a[None], column)
-
-
-def _per_example(fn: str, model: Any, loss_fn: Any, params: Params, state: State, batch: Any,
-                 key: Any, train: bool) -> tuple[Array, Any, Params, Batch]:
-    """``(losses (n,), predictions (n, ...), grads (n, ...), batch)`` for a batch of ``n``."""
-    apply = _apply_fn(fn, model)
-    loss = _loss_fn(fn, loss_fn)
+def _per_example(fn: str, apply: Callable[..., Any], loss: Callable[..., Array], params: Params,
+                 state: State, batch: Any, key: Any, train: bool
+                 ) -> tuple[Array, Any, Params, Batch]:
+    """``(losses (n,), predictions (n, ...), grads (n, ...), batch)`` for a batch of ``n``;
+    ``apply`` and ``loss`` already resolved (``_apply_fn``, ``_loss_fn``)."""
     b = as_batch(fn, batch)
     n = _num_examples(fn, b)
     if n == 0:
         raise ValueError(f"{fn}: the batch holds no examples (x has length 0)")
-    train = check_bool(fn, "train", train)
     key = as_key(fn, key, allow_none=True)
     keys = None if key is None else jax.random.split(key, n)
 
     def objective(p: Params, example: Batch, k: Array | None) -> tuple[Array, Any]:
-        one = Batch(*(_one_example(c) for c in example))  # a batch of one example
+        one = jax.tree_util.tree_map(lambda a: a[None], example)  # a batch of one example
         pred, _ = apply(p, state, one.x, key=k, train=train, lengths=one.lengths)
         value, _ = _scores(loss, {}, pred, one)
         return value, jax.tree_util.tree_map(lambda a: a[0], pred)
@@ -129,8 +123,9 @@ def per_example_grads(
       >>> grads["dense"]["w"].shape, grads["dense_1"]["b"].shape
       ((8, 4, 3), (8, 1))
     """
-    return _per_example("per_example_grads", model, loss_fn, params, state, batch, key,
-                        train)[2]
+    fn = "per_example_grads"
+    return _per_example(fn, _apply_fn(fn, model), _loss_fn(fn, loss_fn), params, state, batch,
+                        key, check_bool(fn, "train", train))[2]
 
 
 def _batch_size(fn: str, grads: Any) -> int:
@@ -256,7 +251,7 @@ def make_per_example_train_step(
       ['loss']
     """
     fn = "make_per_example_train_step"
-    _apply_fn(fn, model)
+    apply = _apply_fn(fn, model)
     loss = _loss_fn(fn, loss_fn)
     optimizer = _check_optimizer(fn, optimizer)
     fns = metric_fns(fn, metrics)
@@ -265,7 +260,7 @@ def make_per_example_train_step(
 
     def step(params: Params, state: State, opt_state: optax.OptState, batch: Any,
              key: Array | None = None) -> tuple[Params, State, optax.OptState, dict[str, Array]]:
-        values, preds, grads, b = _per_example("per-example train step", model, loss, params,
+        values, preds, grads, b = _per_example("per-example train step", apply, loss, params,
                                                state, batch, key, True)
         updates, new_opt_state = optimizer.update(grads, opt_state, params)
         got = jax.tree_util.tree_map(jnp.shape, updates)
@@ -601,8 +596,8 @@ def _eval_in_chunks(eval_step: Callable[..., dict[str, Array]], params: Params, 
         return {k: v * w for k, v in m.items()}, w
 
     def part(start: Any, size: int) -> Batch:
-        return Batch(*(None if c is None else jax.tree_util.tree_map(
-            lambda a: jax.lax.dynamic_slice_in_dim(a, start, size), c) for c in cols))
+        return jax.tree_util.tree_map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, size),
+                                      cols)
 
     sums: dict[str, Array] = {}
     weight = jnp.zeros((), jnp.float32)

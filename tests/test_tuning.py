@@ -278,20 +278,8 @@ def test_best_refuses_a_search_where_everything_diverged():
 # ======================================================================= the experiment
 
 
-@pytest.fixture(scope="module")
-def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Prepared datasets go to a temporary folder, not the user's ~/tensorflow_datasets."""
-    old = os.environ.get("JAXDL_DATA_DIR")
-    os.environ["JAXDL_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
-    yield
-    if old is None:
-        os.environ.pop("JAXDL_DATA_DIR", None)
-    else:
-        os.environ["JAXDL_DATA_DIR"] = old
-
-
 @pytest.mark.slow
-def test_hparam_search_run_at_a_tiny_budget(tmp_path: Path, _private_data_dir: Any) -> None:
+def test_hparam_search_run_at_a_tiny_budget(tmp_path: Path, private_data_dir: Any) -> None:
     from experiments import hparam_search
 
     space = {"hidden_units": [16], "batch_size": [64], "learning_rate": [0.03, 0.3],
@@ -313,7 +301,8 @@ def test_hparam_search_run_at_a_tiny_budget(tmp_path: Path, _private_data_dir: A
 
 
 @pytest.mark.slow
-def test_hparam_search_cli_ends_with_result_line(tmp_path: Path) -> None:
+def test_hparam_search_cli_ends_with_result_line(tmp_path: Path, private_data_dir: Any
+                                                 ) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
     proc = subprocess.run([sys.executable, "-m", "experiments.hparam_search", "--out",
