@@ -3,16 +3,17 @@
 The work is one LSTM layer over ``(batch, time, inputs)`` with ``hidden`` units, the loss
 the sum of every output, the gradient taken with respect to the parameters and the input
 (as ``../shared/bench/anchors_gpu.py`` times it). jaxdl runs ``RNN(LSTM(hidden))`` (its
-fast path: the input projection of all steps as one matmul, a custom-VJP recurrence);
-the peer is Flax linen's ``nn.RNN(nn.OptimizedLSTMCell(hidden))`` with the bf16 run
-computing in bf16 (Flax ``dtype=bfloat16``, params cast to bf16, as the anchor does),
-and jaxdl's params and inputs cast alike. Both start from zero carries. When PyTorch
-and a CUDA GPU are present, PyTorch's cuDNN ``nn.LSTM`` is timed too; otherwise the
-script says it skipped it.
+fast path: a custom-VJP recurrence, the input projection of all steps one matmul before
+the loop on an accelerator and each step's inside it on a CPU: ``LSTM``'s
+``hoist_input``); the peer is Flax linen's ``nn.RNN(nn.OptimizedLSTMCell(hidden))``, the
+bf16 run computing in bf16 (Flax ``dtype=bfloat16``, params cast to bf16, as the anchor
+does), and jaxdl's params and inputs cast alike. Both start from zero carries. When PyTorch
+and a CUDA GPU are present, PyTorch's cuDNN ``nn.LSTM`` is timed too, in the same
+rounds; otherwise the script says it skipped it.
 
-Timing (as ``benchmarks/overhead.py``): compile and two warm-up calls first, then
-``--rounds`` interleaved rounds, each timing ``--block`` calls of one system and then of
-the other (the order alternating), synchronised at the end of each block. Reported: the
+Timing (``benchmarks/_timing.py``'s ``interleaved``): compile and two warm-up calls
+first, then ``--rounds`` interleaved rounds, each timing ``--block`` calls of every system
+in turn (the order alternating), synchronised at the end of each block. Reported: the
 median per-call time of each system and the median of the per-round ratios. jaxdl is
 timed at each ``--unroll`` value (time steps per loop iteration), and with ``lengths``
 (every sequence full, so the work is the same) to measure what masking costs.
@@ -36,7 +37,9 @@ than wall time (``jaxdl/cudnn`` follows on a GPU with PyTorch).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -44,7 +47,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-import jaxdl
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import interleaved  # noqa: E402
+
+import jaxdl  # noqa: E402
 
 DTYPES = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
 GPU_SHAPES = [(64, 100, 256, 256), (256, 200, 512, 512)]
@@ -52,8 +58,7 @@ CPU_SHAPES = [(64, 100, 256, 256), (64, 50, 512, 512)]
 SMALL_SHAPES = [(4, 7, 8, 8), (8, 5, 16, 16)]
 
 
-def jaxdl_grad(hidden: int, dt: Any, unroll: int, masked: bool
-               ) -> Callable[[Any, jax.Array], Any]:
+def jaxdl_grad(hidden: int, unroll: int, masked: bool) -> Callable[[Any, jax.Array], Any]:
     """A jitted ``grad`` of ``sum(RNN(LSTM(hidden))(x))`` over params and input."""
     layer = jaxdl.RNN(jaxdl.LSTM(hidden), unroll=unroll)
 
@@ -79,9 +84,10 @@ def flax_grad(hidden: int, dt: Any, key: jax.Array, x: jax.Array) -> tuple[Any, 
     return params, jax.jit(jax.grad(loss, argnums=(0, 1)))
 
 
-def torch_cudnn_ms(shape: tuple[int, int, int, int], dname: str, rounds: int, block: int
-                   ) -> float | None:
-    """PyTorch's cuDNN ``nn.LSTM`` forward + backward (ms per call), or None without one."""
+def torch_cudnn_run(shape: tuple[int, int, int, int], dname: str
+                    ) -> Callable[[int], None] | None:
+    """PyTorch's cuDNN ``nn.LSTM`` forward + backward as a ``run(n)`` for ``interleaved``
+    (``n`` calls, then a CUDA synchronisation), or None without PyTorch and a CUDA GPU."""
     try:
         import torch
     except ImportError:
@@ -95,52 +101,43 @@ def torch_cudnn_ms(shape: tuple[int, int, int, int], dname: str, rounds: int, bl
     lstm = torch.nn.LSTM(i, h, batch_first=True).cuda().to(tdt)
     x = torch.randn(b, t, i, device="cuda", dtype=tdt, requires_grad=True)
 
-    def call() -> None:
-        x.grad = None
-        lstm.zero_grad(set_to_none=True)
-        y, _ = lstm(x)
-        y.float().sum().backward()
-
-    for _ in range(3):
-        call()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for _ in range(block):
-            call()
+    def run(n: int) -> None:
+        for _ in range(n):
+            x.grad = None
+            lstm.zero_grad(set_to_none=True)
+            y, _ = lstm(x)
+            y.float().sum().backward()
         torch.cuda.synchronize()
-        times.append((time.perf_counter() - t0) / block)
-    return 1e3 * statistics.median(times)
+
+    return run
 
 
-def compare(fns: dict[str, Callable[[], Any]], rounds: int, block: int
-            ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Interleaved rounds: each round times ``block`` calls of every system, the order
-    rotating between rounds. Returns the per-call seconds of each system, per round: wall
-    time, and the process's CPU time (on a CPU backend less disturbed than wall time by
-    other programs sharing the cores; meaningless on a GPU, where the host waits)."""
-    for f in fns.values():  # compile and warm up
-        jax.block_until_ready(f())
-        jax.block_until_ready(f())
-    names = list(fns)
-    wall: dict[str, list[float]] = {n: [] for n in names}
-    cpu: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(rounds):
-        order = names[r % len(names):] + names[:r % len(names)]
-        if r % 2:
-            order = order[::-1]
-        for n in order:
-            t0, c0 = time.perf_counter(), time.process_time()
-            for _ in range(block):
-                out = fns[n]()
+def compare(fns: dict[str, Callable[[], Any]], rounds: int, block: int,
+            extra: dict[str, Callable[[int], None]] | None = None
+            ) -> tuple[dict[str, dict[str, float]], dict[str, list[float]]]:
+    """``interleaved`` over the jitted calls ``fns`` (the first is the ratios' reference)
+    and the ready-made ``run(n)``s of ``extra``. Returns its result (median seconds per call
+    and median per-round ratio of each system) and, per system, the process CPU time per
+    call in each round (on a CPU backend less disturbed than wall time by other programs
+    sharing the cores; meaningless on a GPU, where the host waits)."""
+    cpu: dict[str, list[float]] = {n: [] for n in fns}
+
+    def run(name: str, f: Callable[[], Any]) -> Callable[[int], None]:
+        def calls(n: int) -> None:
+            c0 = time.process_time()
+            for _ in range(n):
+                out = f()
             jax.block_until_ready(out)
-            wall[n].append((time.perf_counter() - t0) / block)
-            cpu[n].append((time.process_time() - c0) / block)
-    return wall, cpu
+            cpu[name].append((time.process_time() - c0) / n)
+        return calls
+
+    res = interleaved({**{n: run(n, f) for n, f in fns.items()}, **(extra or {})},
+                      steps_per_call=1, calls=block, rounds=rounds)
+    return res, {n: v[1:] for n, v in cpu.items()}  # v[0]: the warm-up block
 
 
 def ratio(times: dict[str, list[float]], a: str, b: str) -> float:
+    """The median over rounds of ``a``'s time over ``b``'s."""
     return statistics.median([x / y for x, y in zip(times[a], times[b])])
 
 
@@ -175,28 +172,27 @@ def main() -> None:
             f_params, f_grad = flax_grad(h, dt, jax.random.fold_in(key, 2), x)
             _, j_params, _ = jaxdl.RNN(jaxdl.LSTM(h)).init(jax.random.fold_in(key, 3), (t, i))
             j_params = jax.tree_util.tree_map(lambda a: a.astype(dt), j_params)
+            grads = {u: jaxdl_grad(h, u, masked=False) for u in args.unroll}
             fns: dict[str, Callable[[], Any]] = {"flax": lambda: f_grad(f_params, x)}
-            for u in args.unroll:
-                g = jaxdl_grad(h, dt, u, masked=False)
+            for u, g in grads.items():
                 fns[f"jaxdl_u{u}"] = lambda g=g: g(j_params, x)
+            torch_run = torch_cudnn_run(shape, dname) if platform == "gpu" else None
             t0 = time.perf_counter()
-            times, cpu_times = compare(fns, args.rounds, args.block)
-            ratios = {u: ratio(times, f"jaxdl_u{u}", "flax") for u in args.unroll}
+            times, cpu_times = compare(fns, args.rounds, args.block,
+                                       {"cudnn": torch_run} if torch_run else None)
+            ratios = {u: times[f"jaxdl_u{u}"]["ratio"] for u in args.unroll}
             best = min(ratios, key=ratios.get)
             cpu_ratio = ratio(cpu_times, f"jaxdl_u{best}", "flax")
-            g_best = jaxdl_grad(h, dt, best, masked=False)
-            g_mask = jaxdl_grad(h, dt, best, masked=True)
-            mtimes, _ = compare({"masked": lambda: g_mask(j_params, x),
-                                 "unmasked": lambda: g_best(j_params, x)},
+            g_best, g_mask = grads[best], jaxdl_grad(h, best, masked=True)
+            mtimes, _ = compare({"unmasked": lambda: g_best(j_params, x),
+                                 "masked": lambda: g_mask(j_params, x)},
                                 args.rounds, args.block)
-            masked = ratio(mtimes, "masked", "unmasked")
+            masked = mtimes["masked"]["ratio"]
             name = f"B{b}xT{t}x{i}x{h}"
-            med = {n: 1e3 * statistics.median(v) for n, v in times.items()}
+            med = {n: 1e3 * v["seconds"] for n, v in times.items()}
             print(f"{name} {dname}: " + "  ".join(f"{n} {v:.2f} ms" for n, v in med.items())
                   + f"  (masked/unmasked at unroll={best}: {masked:.3f}; "
                   f"{time.perf_counter() - t0:.0f} s)", flush=True)
-            torch_ms = torch_cudnn_ms(shape, dname, args.rounds, args.block) \
-                if platform == "gpu" else None
             if platform != "gpu" and shape is shapes[0] and dname == args.dtypes[0]:
                 print("  PyTorch cuDNN nn.LSTM: skipped (no GPU)")
             line = (f"RATIO jaxdl/flax shape={name} dtype={dname} "
@@ -204,8 +200,8 @@ def main() -> None:
                     + f" best={ratios[best]:.3f}@{best} masked={masked:.3f}")
             if platform == "cpu":
                 line += f" cpu_time@{best}={cpu_ratio:.3f}"
-            if torch_ms is not None:
-                line += f" jaxdl/cudnn={med[f'jaxdl_u{best}'] / torch_ms:.3f}"
+            if "cudnn" in med:
+                line += f" jaxdl/cudnn={med[f'jaxdl_u{best}'] / med['cudnn']:.3f}"
             ratio_lines.append(line)
     print("\n".join(ratio_lines))
 

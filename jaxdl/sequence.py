@@ -25,7 +25,7 @@ from jaxdl.core import (
     Array, Carry, Cell, Layer, Params, State, child_key, has_leaves, layer_name,
 )
 from jaxdl.layers.recurrent import (
-    _carry_shapes, _check_carry, _check_cell, _compute_dtype, _describe, _run,
+    _carry_shapes, _check_cell, _check_param_names, _describe, _run, _start_carry,
 )
 
 __all__ = ["generate", "EncoderDecoder", "decode"]
@@ -91,8 +91,6 @@ def generate(
     temperature = check_float(fn, "temperature", temperature, min_value=0.0, min_open=True)
     key = as_key(fn, key, allow_none=True)
     label = f"generate({cell.label})"
-    if not hasattr(first_input, "shape") or not hasattr(first_input, "dtype"):
-        first_input = jnp.asarray(first_input)
     x0 = jnp.asarray(first_input)
     nd = cell.input_ndim
     if x0.ndim < nd:
@@ -103,10 +101,7 @@ def generate(
         raise TypeError(f"{label}: feedback='token' feeds token ids back, so first_input "
                         f"must hold integer ids, got dtype {x0.dtype}; for real-valued "
                         "outputs use feedback='output'")
-    if carry is None:
-        carry = cell.initial_carry(batch, _compute_dtype(params, x0))
-    else:
-        _check_carry(label, cell, carry, batch)
+    carry = _start_carry(label, cell, params, x0, carry, batch)
     _, y_abs = jax.eval_shape(lambda p, c, x: cell.step(p, c, x), params, carry, x0)
     if feedback == "token":
         if y_abs.shape[:-1] != batch or not jnp.issubdtype(y_abs.dtype, jnp.floating):
@@ -231,11 +226,7 @@ def EncoderDecoder(encoder: Layer, decoder: Cell, *, unroll: int = 1,
         if not isinstance(x, (tuple, list)) or len(x) != 2:
             raise ValueError(f"{label}: expected input (source, decoder_inputs), got "
                              f"{_describe(x)}")
-        if not isinstance(params, Mapping) or any(k not in ("encoder", "decoder")
-                                                  for k in params):
-            got = sorted(params) if isinstance(params, Mapping) else type(params).__name__
-            raise ValueError(f"{label}: expected params {{'encoder': ..., 'decoder': ...}}, "
-                             f"got {got}")
+        _check_param_names(label, params, ("encoder", "decoder"))
         source, targets = x
         (_, carry), s_enc = encoder.apply(params.get("encoder", {}), state.get("encoder", {}),
                                           source, key=child_key(key, "encoder"), train=train,

@@ -306,13 +306,20 @@ def test_check_layer(case_id, make, kwargs):
     check_layer(make(), (None, 2), time_steps=4, **kwargs)
 
 
+def _seq2seq(V, embed, units):
+    """An encoder RNN returning its carry, and the decoder cell that starts from it."""
+    encoder = jaxdl.RNN(
+        jaxdl.StackedCells(jaxdl.Embedding(V, embed), jaxdl.LSTM(units), input_ndim=0),
+        return_sequences=False, return_carry=True)
+    decoder = jaxdl.StackedCells(jaxdl.Embedding(V, embed), jaxdl.LSTM(units), jaxdl.Dense(V),
+                                 input_ndim=0)
+    return encoder, decoder
+
+
 @pytest.mark.slow
 def test_check_layer_encoder_decoder():
     V = 5
-    encoder = jaxdl.RNN(jaxdl.StackedCells(jaxdl.Embedding(V, 3), jaxdl.LSTM(3), input_ndim=0),
-                        return_sequences=False, return_carry=True)
-    decoder = jaxdl.StackedCells(jaxdl.Embedding(V, 3), jaxdl.LSTM(3), jaxdl.Dense(V),
-                                 input_ndim=0)
+    encoder, decoder = _seq2seq(V, 3, 3)
     check_layer(jaxdl.EncoderDecoder(encoder, decoder), ((None,), (None,)),
                 input_dtype=jnp.int32, input_range=(0, V), lengths=jnp.array([4, 2, 1]))
 
@@ -422,10 +429,7 @@ def test_generate_output_feedback():
 
 def test_encoder_decoder_teacher_forcing_and_decode():
     V = 9
-    encoder = jaxdl.RNN(jaxdl.StackedCells(jaxdl.Embedding(V, 4), jaxdl.LSTM(6), input_ndim=0),
-                        return_sequences=False, return_carry=True)
-    decoder = jaxdl.StackedCells(jaxdl.Embedding(V, 4), jaxdl.LSTM(6), jaxdl.Dense(V),
-                                 input_ndim=0)
+    encoder, decoder = _seq2seq(V, 4, 6)
     model = jaxdl.EncoderDecoder(encoder, decoder)
     out_shape, p, s = model.init(KEY, ((None,), (None,)))
     assert out_shape == (None, V)

@@ -41,7 +41,8 @@ from jaxdl._checks import (
     check_values, lookup, show_value,
 )
 from jaxdl.core import (
-    Array, Carry, Cell, Layer, Params, State, child_key, has_leaves, layer_name, unique_names,
+    Array, Carry, Cell, Layer, Params, State, child_key, has_leaves, layer_name, length_mask,
+    unique_names,
 )
 
 __all__ = [
@@ -129,8 +130,13 @@ def _compute_dtype(params: Params, x: Any) -> Any:
     return jnp.result_type(*dts) if dts else jnp.dtype(jnp.float32)
 
 
-def _check_carry(label: str, cell: Cell, carry: Any, batch: tuple[int, ...]) -> None:
-    """``carry`` has the structure and shapes of ``cell.initial_carry(batch, ...)``."""
+def _start_carry(label: str, cell: Cell, params: Params, x: Any, carry: Any,
+                 batch: tuple[int, ...]) -> Carry:
+    """The carry a loop over ``x`` starts from: ``cell.initial_carry(batch, dtype)`` (the
+    dtype of the params and ``x``) when ``carry`` is None, else ``carry``, checked to have
+    the structure and shapes of that initial carry."""
+    if carry is None:
+        return cell.initial_carry(batch, _compute_dtype(params, x))
     want = jax.eval_shape(lambda: cell.initial_carry(batch, jnp.float32))
     want_leaves, want_def = jax.tree_util.tree_flatten(want)
     got_leaves, got_def = jax.tree_util.tree_flatten(carry)
@@ -142,6 +148,16 @@ def _check_carry(label: str, cell: Cell, carry: Any, batch: tuple[int, ...]) -> 
         raise error(f"{label}: expected a carry {_describe(want)} for batch axes {batch}, "
                     f"got {_describe(carry)}; make one with cell.initial_carry(batch_shape, "
                     "dtype)")
+    return carry
+
+
+def _check_param_names(label: str, params: Any, names: tuple[str, ...]) -> None:
+    """``params`` is a dict whose keys are among ``names`` (a part without params has no
+    entry)."""
+    if not isinstance(params, Mapping) or any(k not in names for k in params):
+        got = sorted(params) if isinstance(params, Mapping) else type(params).__name__
+        want = "{" + ", ".join(f"{n!r}: ..." for n in names) + "}"
+        raise ValueError(f"{label}: expected params {want}, got {got}")
 
 
 def _check_lengths(label: str, lengths: Any, batch: tuple[int, ...], steps: int,
@@ -224,10 +240,7 @@ def _run(label: str, cell: Cell, params: Params, x: Any, *, carry: Carry | None,
         raise ValueError(f"{label}: expected at least one time step, got input of shape "
                          f"{tuple(x.shape)} (*batch, time{step_axes})")
     lengths = _check_lengths(label, lengths, batch, steps, x.shape)
-    if carry is None:
-        carry = cell.initial_carry(batch, _compute_dtype(params, x))
-    else:
-        _check_carry(label, cell, carry, batch)
+    carry = _start_carry(label, cell, params, x, carry, batch)
     # params, carry and one step's input, checked by the cell itself, abstractly
     x_t = jax.ShapeDtypeStruct(batch + tuple(x.shape[t_axis + 1:]), x.dtype)
     try:
@@ -248,7 +261,7 @@ def _loop(cell: Cell, n_batch: int, reverse: bool, unroll: int, params: Params, 
     steps = xs.shape[0]
     mask = None
     if lengths is not None:
-        mask = jnp.reshape(jnp.arange(steps), (steps,) + (1,) * n_batch) < lengths[None]
+        mask = jnp.moveaxis(length_mask(lengths, steps), -1, 0)  # (time, *batch)
         xs = jnp.where(_expand(mask, xs), xs, jnp.zeros((), xs.dtype))  # padding is inert
     if reverse:
         xs = _flip(xs, lengths)
@@ -393,18 +406,42 @@ def _hidden_carry(units: int) -> Callable[..., HiddenState]:
     return initial_carry
 
 
-def _hoisted_scan(check: Callable[[Params, Carry, Any], None],
-                  recur: Callable[[Params, Carry, Array], tuple[Carry, Array]]
-                  ) -> Callable[..., tuple[Carry, Array]]:
-    """A cell's fast loop: the input projection of every step as one matmul, then a
-    ``lax.scan`` of ``recur`` (the recurrent part only), differentiated by JAX."""
+def _cell_label(fn: str, units: int, name: str | None, options: str = "") -> str:
+    """A cell's label: ``"GRU(8)"``, ``"SimpleRNN(8, activation=relu) 'enc'"``."""
+    return f"{fn}({units}{options})" + ("" if name is None else f" {name!r}")
 
-    def scan(params: Params, carry: Carry, xs: Array, mask: Array | None, *,
-             unroll: int = 1) -> tuple[Carry, Array]:
+
+def _step_check(label: str, units: int, gates: int, carry_type: type,
+                extra: tuple[str, ...] = ()) -> Callable[[Params, Any, Any], None]:
+    """The checks of a cell's step (its ``scan`` applies them to one step's input): the
+    params, the input ``x_t`` and a carry of type ``carry_type``."""
+
+    def check(params: Params, carry: Any, x: Any) -> None:
+        _check_step_input(label, x, _check_cell_params(label, params, units, gates, extra))
+        _check_hidden_carry(label, carry, carry_type, units, tuple(jnp.shape(x)[:-1]))
+
+    return check
+
+
+def _hoisted_cell(init: Callable[[Array, Any], tuple[Any, dict[str, Any]]],
+                  recur: Callable[[Params, HiddenState, Array], tuple[HiddenState, Array]],
+                  *, label: str, key_name: str, units: int, gates: int,
+                  extra: tuple[str, ...] = ()) -> Cell:
+    """A cell carrying ``HiddenState`` whose step is ``recur(params, carry, x_t·W_x +
+    b)``. Its fast loop computes the input projection of every step as one matmul, then
+    runs a ``lax.scan`` of ``recur`` (the recurrent part only), differentiated by JAX."""
+    check = _step_check(label, units, gates, HiddenState, extra)
+
+    def step(params: Params, carry: HiddenState, x: Array) -> tuple[HiddenState, Array]:
+        check(params, carry, x)
+        return recur(params, carry, _project(params, x))
+
+    def scan(params: Params, carry: HiddenState, xs: Array, mask: Array | None, *,
+             unroll: int = 1) -> tuple[HiddenState, Array]:
         check(params, carry, xs[0])
         return _plain_scan(recur, params, carry, _project(params, xs), mask, unroll=unroll)
 
-    return scan
+    return Cell(init, _hidden_carry(units), step, key_name, label, scan)
 
 
 _ACTIVATIONS = {name: getattr(_act, name) for name in _act.__all__}
@@ -459,8 +496,8 @@ def SimpleRNN(
     act_name = activation if isinstance(activation, str) else getattr(act, "__name__", "fn")
     dtype = check_dtype("SimpleRNN", dtype)
     key_name = layer_name("SimpleRNN", name)
-    label = f"SimpleRNN({units}" + (_options(activation=act_name) if act_name != "tanh"
-                                     else "") + ")" + ("" if name is None else f" {name!r}")
+    label = _cell_label("SimpleRNN", units, name,
+                        _options(activation=act_name) if act_name != "tanh" else "")
     init = _cell_init(label, units, 1, inits.get(w_x_init), inits.get(w_h_init),
                       inits.get(b_init), dtype)
 
@@ -468,16 +505,7 @@ def SimpleRNN(
         h = act(xp + jnp.matmul(carry.hidden, params["w_h"]))
         return HiddenState(h), h
 
-    def check(params: Params, carry: Any, x: Any) -> None:
-        _check_step_input(label, x, _check_cell_params(label, params, units, 1))
-        _check_hidden_carry(label, carry, HiddenState, units, tuple(jnp.shape(x)[:-1]))
-
-    def step(params: Params, carry: HiddenState, x: Array) -> tuple[HiddenState, Array]:
-        check(params, carry, x)
-        return recur(params, carry, _project(params, x))
-
-    return Cell(init, _hidden_carry(units), step, key_name, label,
-                _hoisted_scan(check, recur))
+    return _hoisted_cell(init, recur, label=label, key_name=key_name, units=units, gates=1)
 
 
 def GRU(
@@ -526,7 +554,7 @@ def GRU(
     units = check_int("GRU", "units", units, min_value=1)
     dtype = check_dtype("GRU", dtype)
     key_name = layer_name("GRU", name)
-    label = f"GRU({units})" + ("" if name is None else f" {name!r}")
+    label = _cell_label("GRU", units, name)
     b_init_fn = inits.get(b_init)
     base_init = _cell_init(label, units, 3, inits.get(w_x_init), inits.get(w_h_init),
                            b_init_fn, dtype)
@@ -547,16 +575,8 @@ def GRU(
         h = (1.0 - z) * n + z * h
         return HiddenState(h), h
 
-    def check(params: Params, carry: Any, x: Any) -> None:
-        _check_step_input(label, x, _check_cell_params(label, params, units, 3, ("b_hn",)))
-        _check_hidden_carry(label, carry, HiddenState, units, tuple(jnp.shape(x)[:-1]))
-
-    def step(params: Params, carry: HiddenState, x: Array) -> tuple[HiddenState, Array]:
-        check(params, carry, x)
-        return recur(params, carry, _project(params, x))
-
-    return Cell(init, _hidden_carry(units), step, key_name, label,
-                _hoisted_scan(check, recur))
+    return _hoisted_cell(init, recur, label=label, key_name=key_name, units=units, gates=3,
+                         extra=("b_hn",))
 
 
 # ------------------------------------------------------------------------------ LSTM
@@ -648,59 +668,41 @@ def _lstm_backward(unroll: int, masked: bool, w_h: Array, h0: Array, c0: Array, 
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _lstm_recurrence(unroll: int, masked: bool, w_h: Array, xp: Array, h0: Array,
-                     c0: Array, mask: Array) -> tuple[Array, Array, Array]:
-    """``(ys, h_T, c_T)`` over the projected inputs ``xp: (time, batch, 4·units)`` (the
-    projection, outside, is differentiated by JAX as one matmul)."""
-    h_t, c_t, ys = _lstm_forward(unroll, masked, False, w_h, xp, h0, c0, mask, None)
+def _lstm_scan(unroll: int, masked: bool, proj: tuple[Array, Array] | None, w_h: Array,
+               seq: Array, h0: Array, c0: Array, mask: Array) -> tuple[Array, Array, Array]:
+    """``(ys, h_T, c_T)`` over ``seq: (time, batch, ·)``, with a custom VJP whose large
+    products are single matmuls after the backward loop.
+
+    ``proj`` None: ``seq`` holds the projected inputs ``x_t·W_x + b`` (the projection,
+    outside, is differentiated by JAX as one matmul). ``proj = (W_x, b)``: ``seq`` holds
+    the inputs, each step's projection inside the loop (faster on a CPU, whose cache keeps
+    a step's product but not the whole sequence's), and ``dW_x``, ``db``, ``dx`` are
+    single matmuls after the backward loop."""
+    h_t, c_t, ys = _lstm_forward(unroll, masked, False, w_h, seq, h0, c0, mask, proj)
     return ys, h_t, c_t
 
 
-def _lstm_recurrence_fwd(unroll: int, masked: bool, w_h: Array, xp: Array, h0: Array,
-                         c0: Array, mask: Array) -> tuple[Any, tuple[Any, ...]]:
-    h_t, c_t, (ys, c_prevs, acts) = _lstm_forward(unroll, masked, True, w_h, xp, h0, c0, mask,
-                                             None)
-    return (ys, h_t, c_t), (w_h, h0, c0, ys, c_prevs, acts, mask)
+def _lstm_scan_fwd(unroll: int, masked: bool, proj: tuple[Array, Array] | None, w_h: Array,
+                   seq: Array, h0: Array, c0: Array, mask: Array
+                   ) -> tuple[Any, tuple[Any, ...]]:
+    h_t, c_t, (ys, c_prevs, acts) = _lstm_forward(unroll, masked, True, w_h, seq, h0, c0, mask,
+                                                  proj)
+    xs = None if proj is None else seq  # the inputs, needed for dW_x
+    return (ys, h_t, c_t), (proj, w_h, xs, h0, c0, ys, c_prevs, acts, mask)
 
 
-def _lstm_recurrence_bwd(unroll: int, masked: bool, res: tuple[Any, ...],
-                         cts: tuple[Array, Array, Array]) -> tuple[Any, ...]:
-    w_h, h0, c0, ys, c_prevs, acts, mask = res
-    dw_h, dzs, dh0, dc0 = _lstm_backward(unroll, masked, w_h, h0, c0, ys, c_prevs, acts, mask, *cts)
-    return dw_h, dzs, dh0, dc0, None
+def _lstm_scan_bwd(unroll: int, masked: bool, res: tuple[Any, ...],
+                   cts: tuple[Array, Array, Array]) -> tuple[Any, ...]:
+    proj, w_h, xs, h0, c0, ys, c_prevs, acts, mask = res
+    dw_h, dzs, dh0, dc0 = _lstm_backward(unroll, masked, w_h, h0, c0, ys, c_prevs, acts, mask,
+                                         *cts)
+    if proj is None:  # seq was x_t·W_x + b: its cotangent is the gate gradients
+        return None, dw_h, dzs, dh0, dc0, None
+    d_proj = (jnp.einsum("tbi,tbg->ig", xs, dzs), jnp.sum(dzs, axis=(0, 1)))
+    return d_proj, dw_h, jnp.matmul(dzs, proj[0].T), dh0, dc0, None
 
 
-_lstm_recurrence.defvjp(_lstm_recurrence_fwd, _lstm_recurrence_bwd)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _lstm_sequence(unroll: int, masked: bool, w_x: Array, b: Array, w_h: Array, xs: Array,
-                   h0: Array, c0: Array, mask: Array) -> tuple[Array, Array, Array]:
-    """``(ys, h_T, c_T)`` over the inputs ``xs: (time, batch, in_features)``, each step's
-    projection inside the loop (faster on a CPU, whose cache keeps a step's product but
-    not the whole sequence's); ``dW_x``, ``db``, ``dx`` are single matmuls after it."""
-    h_t, c_t, ys = _lstm_forward(unroll, masked, False, w_h, xs, h0, c0, mask, (w_x, b))
-    return ys, h_t, c_t
-
-
-def _lstm_sequence_fwd(unroll: int, masked: bool, w_x: Array, b: Array, w_h: Array,
-                       xs: Array, h0: Array, c0: Array, mask: Array
-                       ) -> tuple[Any, tuple[Any, ...]]:
-    h_t, c_t, (ys, c_prevs, acts) = _lstm_forward(unroll, masked, True, w_h, xs, h0, c0, mask,
-                                             (w_x, b))
-    return (ys, h_t, c_t), (w_x, w_h, xs, h0, c0, ys, c_prevs, acts, mask)
-
-
-def _lstm_sequence_bwd(unroll: int, masked: bool, res: tuple[Any, ...],
-                       cts: tuple[Array, Array, Array]) -> tuple[Any, ...]:
-    w_x, w_h, xs, h0, c0, ys, c_prevs, acts, mask = res
-    dw_h, dzs, dh0, dc0 = _lstm_backward(unroll, masked, w_h, h0, c0, ys, c_prevs, acts, mask, *cts)
-    dw_x = jnp.einsum("tbi,tbg->ig", xs, dzs)
-    dxs = jnp.matmul(dzs, w_x.T)
-    return dw_x, jnp.sum(dzs, axis=(0, 1)), dw_h, dxs, dh0, dc0, None
-
-
-_lstm_sequence.defvjp(_lstm_sequence_fwd, _lstm_sequence_bwd)
+_lstm_scan.defvjp(_lstm_scan_fwd, _lstm_scan_bwd)
 
 
 def LSTM(
@@ -771,7 +773,7 @@ def LSTM(
         hoist_input = check_bool("LSTM", "hoist_input", hoist_input)
     dtype = check_dtype("LSTM", dtype)
     key_name = layer_name("LSTM", name)
-    label = f"LSTM({units})" + ("" if name is None else f" {name!r}")
+    label = _cell_label("LSTM", units, name)
     base_init = _cell_init(label, units, 4, inits.get(w_x_init), inits.get(w_h_init),
                            inits.get(b_init), dtype)
 
@@ -784,9 +786,7 @@ def LSTM(
         zeros = jnp.zeros((*batch_shape, units), dtype)
         return LSTMState(zeros, zeros)
 
-    def check(params: Params, carry: Any, x: Any) -> None:
-        _check_step_input(label, x, _check_cell_params(label, params, units, 4))
-        _check_hidden_carry(label, carry, LSTMState, units, tuple(jnp.shape(x)[:-1]))
+    check = _step_check(label, units, 4, LSTMState)
 
     def step(params: Params, carry: LSTMState, x: Array) -> tuple[LSTMState, Array]:
         check(params, carry, x)
@@ -802,20 +802,17 @@ def LSTM(
         m = jnp.reshape(mask, (steps, n)) if mask is not None else jnp.zeros((), bool)
         hoist = hoist_input if hoist_input is not None else jax.default_backend() != "cpu"
         if hoist:  # the projection of every step as one matmul, differentiated by JAX
-            xp = _project(params, xs)  # (time, *batch, 4·units)
-            dt = jnp.result_type(xp, params["w_h"], carry.hidden, carry.cell)
-            ys, h, c = _lstm_recurrence(
-                unroll, mask is not None, params["w_h"].astype(dt),
-                jnp.reshape(xp.astype(dt), (steps, n, 4 * units)),
-                jnp.reshape(carry.hidden.astype(dt), (n, units)),
-                jnp.reshape(carry.cell.astype(dt), (n, units)), m)
-        else:
+            seq, proj = _project(params, xs), None  # (time, *batch, 4·units)
+            dt = jnp.result_type(seq, params["w_h"], carry.hidden, carry.cell)
+        else:  # each step's projection inside the loop
+            seq, proj = xs, (params["w_x"], params["b"])
             dt = jnp.result_type(xs, *params.values(), carry.hidden, carry.cell)
-            ys, h, c = _lstm_sequence(
-                unroll, mask is not None, params["w_x"].astype(dt), params["b"].astype(dt),
-                params["w_h"].astype(dt), jnp.reshape(xs.astype(dt), (steps, n, -1)),
-                jnp.reshape(carry.hidden.astype(dt), (n, units)),
-                jnp.reshape(carry.cell.astype(dt), (n, units)), m)
+        ys, h, c = _lstm_scan(
+            unroll, mask is not None,
+            None if proj is None else (proj[0].astype(dt), proj[1].astype(dt)),
+            params["w_h"].astype(dt), jnp.reshape(seq.astype(dt), (steps, n, seq.shape[-1])),
+            jnp.reshape(carry.hidden.astype(dt), (n, units)),
+            jnp.reshape(carry.cell.astype(dt), (n, units)), m)
         return (LSTMState(jnp.reshape(h, (*batch, units)), jnp.reshape(c, (*batch, units))),
                 jnp.reshape(ys, (steps, *batch, units)))
 
@@ -1132,11 +1129,7 @@ def Bidirectional(forward_rnn: Layer, backward_rnn: Layer, *, merge: str = "conc
     def apply(params: Params, state: State, x: Any, *, key: Array | None = None,
               train: bool = False, lengths: Array | None = None) -> tuple[Any, State]:
         del key, train
-        if not isinstance(params, Mapping) or any(k not in ("forward", "backward")
-                                                  for k in params):
-            got = sorted(params) if isinstance(params, Mapping) else type(params).__name__
-            raise ValueError(f"{label}: expected params {{'forward': ..., 'backward': ...}}, "
-                             f"got {got}")
+        _check_param_names(label, params, ("forward", "backward"))
         ys_f, last_f, c_f = _run(label, fwd.cell, params.get("forward", {}), x, carry=None,
                                  lengths=lengths, reverse=False, unroll=fwd.unroll)
         ys_b, last_b, c_b = _run(label, bwd.cell, params.get("backward", {}), x, carry=None,
