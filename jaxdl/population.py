@@ -35,7 +35,7 @@ from jaxdl.training import targets as targets_lib
 from jaxdl.training.fit import FitResult, _make_epoch
 from jaxdl.training.steps import (
     Batch, MetricFn, _apply_fn, _check_optimizer, _loss_fn, _num_examples, _scores, as_batch,
-    make_eval_step, make_train_step, metric_fns,
+    jit_step, make_eval_step, make_train_step, metric_fns, step_parts,
 )
 
 __all__ = [
@@ -251,12 +251,8 @@ def make_per_example_train_step(
       ['loss']
     """
     fn = "make_per_example_train_step"
-    apply = _apply_fn(fn, model)
-    loss = _loss_fn(fn, loss_fn)
-    optimizer = _check_optimizer(fn, optimizer)
-    fns = metric_fns(fn, metrics)
-    jit = check_bool(fn, "jit", jit)
-    donate = check_bool(fn, "donate", donate)
+    apply, loss, optimizer, fns, jit, donate = step_parts(fn, model, loss_fn, optimizer,
+                                                          metrics, jit, donate)
 
     def step(params: Params, state: State, opt_state: optax.OptState, batch: Any,
              key: Array | None = None) -> tuple[Params, State, optax.OptState, dict[str, Array]]:
@@ -275,9 +271,7 @@ def make_per_example_train_step(
         return optax.apply_updates(params, updates), state, new_opt_state, {
             "loss": jnp.mean(values), **ms}
 
-    if jit:
-        return jax.jit(step, donate_argnums=(0, 1, 2) if donate else ())
-    return step
+    return jit_step(step, jit, donate)
 
 
 # ======================================================================= hyperparameters

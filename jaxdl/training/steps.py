@@ -205,12 +205,8 @@ def make_train_step(
       ['loss']
     """
     fn = "make_train_step"
-    apply = _apply_fn(fn, model)
-    loss = _loss_fn(fn, loss_fn)
-    optimizer = _check_optimizer(fn, optimizer)
-    fns = metric_fns(fn, metrics)
-    jit = check_bool(fn, "jit", jit)
-    donate = check_bool(fn, "donate", donate)
+    apply, loss, optimizer, fns, jit, donate = step_parts(fn, model, loss_fn, optimizer,
+                                                          metrics, jit, donate)
     if axis_name is not None:
         if not isinstance(axis_name, str) or not axis_name:
             raise TypeError(f"{fn}: axis_name must be a non-empty string (a mesh or pmap axis) or "
@@ -243,6 +239,23 @@ def make_train_step(
         new_params = optax.apply_updates(params, updates)
         return new_params, new_state, new_opt_state, {"loss": value, **ms}
 
+    return jit_step(step, jit, donate)
+
+
+def step_parts(fn: str, model: ApplyLike, loss_fn: Any, optimizer: Any, metrics: Any,
+               jit: Any, donate: Any) -> tuple[Any, Any, optax.GradientTransformation,
+                                              dict[str, MetricFn], bool, bool]:
+    """The checked arguments of a train-step builder (``make_train_step`` and
+    ``jaxdl.make_per_example_train_step``): ``(apply, loss, optimizer, metric fns, jit,
+    donate)``, each error naming ``fn``."""
+    return (_apply_fn(fn, model), _loss_fn(fn, loss_fn), _check_optimizer(fn, optimizer),
+            metric_fns(fn, metrics), check_bool(fn, "jit", jit),
+            check_bool(fn, "donate", donate))
+
+
+def jit_step(step: TrainStep, jit: bool, donate: bool) -> TrainStep:
+    """``step`` jitted (donating ``params``, ``state`` and ``opt_state`` when ``donate``),
+    or as it is when ``jit`` is False."""
     if jit:
         return jax.jit(step, donate_argnums=(0, 1, 2) if donate else ())
     return step
