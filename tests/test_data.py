@@ -202,6 +202,19 @@ def test_karate_club(root: Path) -> None:
         "Mr. Hi", "Officer"]
 
 
+def test_sunspots_is_statsmodels_series_in_order(root: Path) -> None:
+    import statsmodels.datasets.sunspots as sunspots
+
+    data = jd.load("sunspots", data_dir=root)
+    assert data["year"].tolist() == list(range(1700, 2009))
+    assert data["activity"].dtype == np.float32
+    table = sunspots.load_pandas().data
+    np.testing.assert_array_equal(data["activity"], table["SUNACTIVITY"].to_numpy(np.float32))
+    assert data["activity"][:3].tolist() == [5.0, 11.0, 16.0]   # 1700, 1701, 1702
+    assert float(data["activity"].max()) == pytest.approx(190.2)
+    assert jd.load("sunspots", split="train[-9:]", data_dir=root)["year"][0] == 2000
+
+
 # ------------------------------------------------------------------ raw files (shared/data)
 
 

@@ -528,9 +528,44 @@ class KarateClub(_JaxdlBuilder, skip_registration=True):
                           "weight": float(attrs.get("weight", 1.0))}
 
 
+# --------------------------------------------------------------------------- sunspots
+
+
+class Sunspots(_JaxdlBuilder, skip_registration=True):
+    """Yearly mean sunspot numbers, 1700-2008 (statsmodels' bundled copy of the series).
+
+    One split ``train`` of 309 years in chronological order: ``year`` (int64) and
+    ``activity`` (float32, the yearly sunspot number, 0.0 to 190.2). A time series: split
+    it by time (earlier years to train, later ones to test), never at random.
+    """
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return self.dataset_info_from_configs(
+            description="Yearly sunspot numbers 1700-2008 (statsmodels.datasets.sunspots).",
+            features=tfds.features.FeaturesDict({"year": _scalar(np.int64),
+                                                 "activity": _scalar(np.float32)}),
+            homepage="https://www.statsmodels.org/stable/datasets/generated/sunspots.html",
+            disable_shuffling=True,
+        )
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict[str, Any]:
+        return {"train": self._generate_examples()}
+
+    def _generate_examples(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        import statsmodels.datasets.sunspots as sunspots
+
+        table = sunspots.load_pandas().data
+        years = table["YEAR"].to_numpy()
+        if not np.array_equal(years, np.arange(1700, 1700 + len(years))):
+            raise ValueError(f"Sunspots: expected consecutive years from 1700 in statsmodels' "
+                             f"sunspots, got {years[:3]}...{years[-3:]} ({len(years)} rows)")
+        for i, (year, activity) in enumerate(zip(years, table["SUNACTIVITY"].to_numpy())):
+            yield i, {"year": int(year), "activity": float(activity)}
+
+
 BUILDERS: dict[str, type[_JaxdlBuilder]] = {
     cls.name: cls
     for cls in (Iris, Digits, Wine, BreastCancer, FashionMnist, MovielensSmall, RtPolarity,
-                KarateClub)
+                KarateClub, Sunspots)
 }
 """jaxdl's builders by name."""

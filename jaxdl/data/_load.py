@@ -202,7 +202,7 @@ def load(
     """Loads one split of a dataset into memory as NumPy columns.
 
     jaxdl's own datasets (:data:`DATASETS`) are built offline the first time, into
-    ``<data_dir>/jaxdl/``, from scikit-learn's and networkx's bundled files or from raw
+    ``<data_dir>/jaxdl/``, from scikit-learn's, networkx's and statsmodels' bundled files or from raw
     files found on this machine; afterwards they are read back through
     ``tfds.builder_from_directory``. Any other name is an official tensorflow-datasets
     dataset, read from ``<data_dir>`` if prepared there, downloaded by tfds only when
@@ -226,6 +226,7 @@ def load(
     * ``rt_polarity``: ``text`` (n,) str, ``label`` (n,) int64 (1 positive).
     * ``karate_club`` (= ``karate_club/nodes``): ``node``, ``label``;
       ``karate_club/edges``: ``source``, ``target`` int64, ``weight`` float32.
+    * ``sunspots``: ``year`` int64 (1700..2008, in order), ``activity`` float32.
 
     Args:
       name: a dataset name (see above), or any tensorflow-datasets name.

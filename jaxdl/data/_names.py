@@ -18,7 +18,7 @@ from jaxdl.data._paths import JAXDL_SUBDIR
 
 DATASETS: tuple[str, ...] = (
     "iris", "digits", "wine", "breast_cancer", "fashion_mnist", "movielens_small",
-    "rt_polarity", "karate_club",
+    "rt_polarity", "karate_club", "sunspots",
 )
 """The datasets jaxdl builds itself (offline). Any other name goes to tfds."""
 
