@@ -8,7 +8,9 @@ Every layer and model is a :class:`Layer`, a pair of pure functions
 from jaxdl import activations, initializers, losses, metrics
 from jaxdl._checks import check_input_shape, check_option, check_shape
 from jaxdl.checkpoint import load_checkpoint, save_checkpoint
-from jaxdl.combinators import FanInConcat, FanInSum, FanOut, parallel, serial, shape_dependent
+from jaxdl.combinators import (
+    FanInConcat, FanInSum, FanOut, TimeDistributed, parallel, serial, shape_dependent,
+)
 from jaxdl.core import (
     ApplyFn, InitFn, Layer, Shape, abstract_init, elementwise, init_population, length_mask,
     stateless, stochastic,
@@ -42,6 +44,9 @@ from jaxdl.layers import (
     StackedCells, scan_cell,
 )
 from jaxdl.sequence import EncoderDecoder, decode, generate
+from jaxdl.layers import GraphConv, MatrixFactorization, NeuralCF, normalize_adjacency
+from jaxdl import rbm
+from jaxdl.rbm import RBM
 
 from jaxdl import data_parallel, distributed
 from jaxdl.checkpoint import load_sharded_checkpoint, save_sharded_checkpoint
@@ -50,6 +55,8 @@ from jaxdl.data_parallel import make_parallel_train_step
 __version__ = "0.2.0"
 
 __all__ = [
+    "GraphConv", "normalize_adjacency", "MatrixFactorization", "NeuralCF", "rbm", "RBM",
+    "TimeDistributed",
     "data_parallel", "distributed", "make_parallel_train_step", "save_sharded_checkpoint",
     "load_sharded_checkpoint",
     "Cell", "Carry", "SimpleRNN", "LSTM", "GRU", "StackedCells", "RNN", "Bidirectional",

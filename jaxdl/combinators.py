@@ -15,11 +15,12 @@ import jax.numpy as jnp
 
 from jaxdl._checks import check_axis, check_int
 from jaxdl.core import (
-    Array, Layer, Params, Shape, State, child_key, has_leaves, layer_name, stateless,
-    unique_names,
+    Array, Layer, Params, Shape, State, child_key, has_leaves, layer_name, length_mask,
+    stateless, unique_names,
 )
 
-__all__ = ["serial", "parallel", "FanOut", "FanInSum", "FanInConcat", "shape_dependent"]
+__all__ = ["serial", "parallel", "FanOut", "FanInSum", "FanInConcat", "shape_dependent",
+           "TimeDistributed"]
 
 
 def _check_layers(fn: str, layers: tuple[Any, ...]) -> None:
@@ -223,6 +224,70 @@ def FanInConcat(axis: int = -1, *, name: str | None = None) -> Layer:
         return jnp.concatenate(_fan_in_inputs(label, xs), axis=axis)
 
     return stateless(layer_name("FanInConcat", name), fn, out_shape, label=label)
+
+
+def TimeDistributed(layer: Layer, *, name: str | None = None) -> Layer:
+    """Applies ``layer`` to every step of a sequence: ``(time, *step) -> (time, *out)``.
+
+    A CNN over every frame of a video, a Dense head over every step of an RNN's outputs.
+    Since every jaxdl layer takes any number of leading batch axes, the time axis simply
+    becomes one more of them: the frames of all clips go through ``layer`` together, as
+    one large batch (what ``jax.vmap`` over time would compute, without the vmap). Only
+    ``init`` needs this wrapper, to strip the time axis from the shape.
+
+    With ``lengths``, outputs at padded steps (``t >= lengths``) are zero, as an
+    :func:`jaxdl.RNN`'s are; ``layer`` itself sees every step and no ``lengths``.
+
+    Args:
+      layer: the per-step layer (any jaxdl layer).
+      name: the snake_case name (default ``"time_distributed"``).
+
+    Shapes:
+      ``init`` takes ``(time, *step_shape)`` (``time`` may be None) and returns
+      ``(time, *layer_output)``; ``apply`` takes ``(*batch, time, *step_shape)``. Params
+      and state are dicts keyed by the child's name, as in :func:`serial`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxdl
+      >>> frames = jaxdl.TimeDistributed(jaxdl.serial(
+      ...     jaxdl.Conv(4, (3, 3)), jaxdl.Relu(), jaxdl.GlobalAvgPool()))
+      >>> out_shape, params, state = frames.init(jax.random.key(0), (None, 8, 8, 1))
+      >>> out_shape
+      (None, 4)
+      >>> frames.apply(params, state, jnp.ones((2, 5, 8, 8, 1)))[0].shape   # 2 clips, 5 frames
+      (2, 5, 4)
+    """
+
+    def shapes(names: tuple[str, ...], key: Array, input_shape: Any) -> tuple[Any, ...]:
+        label = combinator_label("TimeDistributed", name)
+        if not isinstance(input_shape, (tuple, list)) or len(input_shape) < 1:
+            raise ValueError(f"{label}: expected a per-example input_shape (time, *step), "
+                             f"got {input_shape!r}")
+        out, p, s = layer.init(child_key(key, names[0]), tuple(input_shape[1:]))
+        params: dict[str, Any] = {}
+        state: dict[str, Any] = {}
+        _put(params, names[0], p)
+        _put(state, names[0], s)
+        return (input_shape[0], *out), params, state
+
+    def run(names: tuple[str, ...], params: Params, state: State, x: Any, key: Array | None,
+            train: bool, lengths: Array | None) -> tuple[Any, dict[str, Any]]:
+        n = names[0]
+        y, s = layer.apply(params.get(n, {}), state.get(n, {}), x, key=child_key(key, n),
+                           train=train)
+        new_state: dict[str, Any] = {}
+        _put(new_state, n, s)
+        if lengths is not None:
+            lengths = jnp.asarray(lengths)
+            steps = jnp.shape(x)[lengths.ndim]
+            mask = length_mask(lengths, steps)
+            y = jnp.where(jnp.reshape(mask, mask.shape + (1,) * (y.ndim - mask.ndim)), y,
+                          jnp.zeros((), y.dtype))
+        return y, new_state
+
+    return _combinator("TimeDistributed", (layer,), name, run, shapes,
+                       f"TimeDistributed({layer.label or layer.name})"
+                       + ("" if name is None else f" {name!r}"))
 
 
 def shape_dependent(make_layer: Callable[[Any], Layer], *, ndim: int = 1,

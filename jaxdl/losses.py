@@ -46,7 +46,7 @@ __all__ = [
     "mse", "rmse", "mae", "msle", "mean_bias_error", "huber", "half_sum_squared_error",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "hinge",
     "categorical_cross_entropy", "softmax_cross_entropy", "sparse_categorical_cross_entropy",
-    "kl_divergence", "get", "REDUCTIONS", "NAMED", "ALIASES",
+    "kl_divergence", "gaussian_kl_divergence", "get", "REDUCTIONS", "NAMED", "ALIASES",
 ]
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -607,6 +607,44 @@ def kl_divergence(predictions: Array, targets: Array, *, eps: float | Array = _E
     log_q = jnp.log(jnp.clip(q, jnp.asarray(eps, q.dtype), 1.0))
     terms = jnp.where(p > 0, p * (jnp.log(safe_p) - log_q), 0.0)
     return _reduce(jnp.sum(terms, axis=axis), reduction, mask)
+
+
+def gaussian_kl_divergence(mean: Array, log_variance: Array, *, reduction: str = "mean",
+                           where: Array | None = None) -> Array:
+    """``KL(N(μ, σ²) || N(0, I))`` of a diagonal Gaussian from the standard normal.
+
+    ``½ Σ_k (σ_k² + μ_k² - 1 - log σ_k²)`` over the last (latent) axis: the
+    :func:`kl_divergence` of the continuous case, in closed form. It is the regulariser of
+    a variational autoencoder, whose encoder outputs ``μ`` and ``log σ²`` per example;
+    zero exactly when ``μ = 0`` and ``σ = 1``.
+
+    Args:
+      mean: ``μ``, ``(..., latent)``.
+      log_variance: ``log σ²``, the same shape (the log keeps ``σ²`` positive without a
+        constraint).
+      reduction: ``"mean"`` over examples | ``"sum"`` | ``"none"`` (per example: ``(...)``).
+      where: optional boolean mask of the per-example shape ``(...)`` or a leading part.
+
+    Returns:
+      A scalar, or ``(...)`` for ``reduction="none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxdl
+      >>> float(jaxdl.losses.gaussian_kl_divergence(jnp.zeros((2, 3)), jnp.zeros((2, 3))))
+      0.0
+      >>> float(jaxdl.losses.gaussian_kl_divergence(jnp.ones((1, 2)), jnp.zeros((1, 2))))
+      1.0
+    """
+    name = "gaussian_kl_divergence"
+    reduction = _reduction(name, reduction)
+    mu = _wide(as_real_array(name, "mean", mean))
+    log_var = as_real_array(name, "log_variance", log_variance).astype(mu.dtype)
+    if mu.shape != log_var.shape or mu.ndim < 1:
+        raise ValueError(f"{name}: expected mean and log_variance of the same shape "
+                         f"(..., latent), got mean {mu.shape} and log_variance {log_var.shape}")
+    mask = _mask(name, where, mu.shape[:-1], f"mean {mu.shape}")
+    terms = 0.5 * jnp.sum(jnp.exp(log_var) + mu ** 2 - 1.0 - log_var, axis=-1)
+    return _reduce(terms, reduction, mask)
 
 
 # ----------------------------------------------------------------------------- by name

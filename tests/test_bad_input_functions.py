@@ -38,6 +38,7 @@ PAIRWISE = {
                                   ONEHOT),
     "softmax_cross_entropy": (losses.softmax_cross_entropy, Z, ONEHOT),
     "kl_divergence": (losses.kl_divergence, jnp.full((2, 3), 1 / 3), ONEHOT),
+    "gaussian_kl_divergence": (losses.gaussian_kl_divergence, Z, 0.1 * Z),  # (mean, log_var)
 }
 ALL_LOSSES = {**PAIRWISE, "sparse_categorical_cross_entropy": (
     losses.sparse_categorical_cross_entropy, Z, LAB)}

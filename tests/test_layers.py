@@ -10,6 +10,7 @@ import re
 
 import chex
 import jax
+import jax.experimental.sparse
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -24,6 +25,8 @@ KEY = jax.random.key(0)
 def _affine(x, w, b):
     """``x·w + b`` with the bias broadcast explicitly (strict rank promotion is on)."""
     return x @ w + jnp.reshape(b, (1,) * (x.ndim - 1) + b.shape)
+
+PATH_GRAPH = jnp.array([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])  # 0 - 1 - 2
 
 # (id, layer factory, per-example input shape, check_layer kwargs). Most entries take and
 # give 4 features: every new input or output shape costs check_layer a few compiles.
@@ -84,6 +87,14 @@ LAYERS = [
     ("FanOut-FanInConcat",
      lambda: jaxdl.serial(jaxdl.FanOut(2), jaxdl.parallel(jaxdl.Dense(1), jaxdl.Dense(3)),
                           jaxdl.FanInConcat()), (4,), {}),
+    ("TimeDistributed", lambda: jaxdl.TimeDistributed(jaxdl.serial(jaxdl.Dense(4), jaxdl.Tanh())),
+     (None, 4), {}),
+    ("TimeDistributed-lengths", lambda: jaxdl.TimeDistributed(jaxdl.Dense(4)), (None, 4),
+     {"lengths": jnp.array([4, 1, 0])}),
+    ("GraphConv", lambda: jaxdl.GraphConv(4, PATH_GRAPH), (3, 4), {}),
+    ("GraphConv-sparse-no-bias", lambda: jaxdl.GraphConv(
+        4, jax.experimental.sparse.BCOO.fromdense(PATH_GRAPH), use_bias=False), (3, 4), {}),
+    ("RBM", lambda: jaxdl.RBM(4, w_init="glorot_uniform"), (4,), {}),
     ("shape_dependent", lambda: jaxdl.shape_dependent(lambda s: jaxdl.Dense(s[-1])), (4,), {}),
     ("elementwise", lambda: jaxdl.elementwise(jnp.sin), (4,), {}),
     ("stateless", lambda: jaxdl.stateless("pairs", lambda x: jnp.reshape(x, (*x.shape[:-1], 2, 2)),
@@ -102,6 +113,8 @@ CHECKED_ELSEWHERE = {
     "SimpleRNN": "test_recurrent.py", "LSTM": "test_recurrent.py", "GRU": "test_recurrent.py",
     "StackedCells": "test_recurrent.py", "RNN": "test_recurrent.py",
     "Bidirectional": "test_recurrent.py", "EncoderDecoder": "test_recurrent.py",
+    # (user, item) integer id pairs
+    "MatrixFactorization": "test_applications.py", "NeuralCF": "test_applications.py",
 }
 
 

@@ -88,6 +88,9 @@ CASES = [
     ("sparse_categorical_cross_entropy", losses.sparse_categorical_cross_entropy, {}, Z, LABELS,
      _reduced(-_np_log_softmax(Z)[np.arange(3), LABELS])),
     ("kl_divergence", losses.kl_divergence, {}, Q, SOFTDIST, _reduced(_kl(Q, SOFTDIST))),
+    # (mean, log_variance) of a diagonal Gaussian, KL from N(0, I)
+    ("gaussian_kl_divergence", losses.gaussian_kl_divergence, {}, P, T,
+     _reduced(0.5 * (np.exp(T) + P ** 2 - 1.0 - T).sum(-1))),
 ]
 CASE_IDS = [c[0] for c in CASES]
 
@@ -285,8 +288,11 @@ def test_huber_rejects_nonpositive_delta(delta):
 
 
 def test_get():
-    for name in set(losses.__all__) - {"get", "REDUCTIONS", "NAMED", "ALIASES"}:
+    not_pairs = {"gaussian_kl_divergence"}  # (mean, log_variance): not a (predictions, targets) loss
+    for name in set(losses.__all__) - {"get", "REDUCTIONS", "NAMED", "ALIASES"} - not_pairs:
         assert losses.get(name) is getattr(losses, name)
+    with pytest.raises(ValueError, match="unknown loss='gaussian_kl_divergence'"):
+        losses.get("gaussian_kl_divergence")  # fit(loss=...) must not read it as one
     custom = lambda p, t: jnp.sum(p - t)  # noqa: E731
     assert losses.get(custom) is custom
 

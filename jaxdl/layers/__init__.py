@@ -10,12 +10,15 @@ from jaxdl.layers.conv import Conv, ConvTranspose
 from jaxdl.layers.pooling import AvgPool, GlobalAvgPool, GlobalMaxPool, MaxPool, SumPool
 from jaxdl.layers.normalization import BatchNorm, LayerNorm
 from jaxdl.layers.embedding import Embedding
+from jaxdl.layers.graph import GraphConv, normalize_adjacency
+from jaxdl.layers.recommender import MatrixFactorization, NeuralCF
 from jaxdl.layers.recurrent import (
     GRU, LSTM, RNN, Bidirectional, BidirectionalState, HiddenState, LSTMState, SimpleRNN,
     StackedCells, scan_cell,
 )
 
 __all__ = [
+    "GraphConv", "normalize_adjacency", "MatrixFactorization", "NeuralCF",
     "SimpleRNN", "LSTM", "GRU", "StackedCells", "RNN", "Bidirectional", "scan_cell",
     "HiddenState", "LSTMState", "BidirectionalState",
     "BatchNorm", "LayerNorm", "Embedding",
