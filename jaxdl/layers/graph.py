@@ -10,6 +10,7 @@ of its own and its neighbours' features, followed by a shared linear map.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -54,6 +55,22 @@ def _check_adjacency(fn: str, adjacency: Any) -> Array | sparse.BCOO:
     return a
 
 
+@functools.partial(jax.jit, static_argnums=1)
+def _normalize_bcoo(a: sparse.BCOO, self_loops: bool) -> sparse.BCOO:
+    """:func:`normalize_adjacency` of a checked BCOO matrix, as one compiled program (op
+    by op, the sparse operations cost seconds even on a small graph)."""
+    n = a.shape[0]
+    if self_loops:  # append the diagonal's entries (a repeated index adds up in BCOO)
+        diag = jnp.arange(n, dtype=a.indices.dtype)
+        a = sparse.BCOO((jnp.concatenate([a.data, jnp.ones((n,), a.dtype)]),
+                         jnp.concatenate([a.indices, jnp.stack([diag, diag], axis=1)])),
+                        shape=(n, n))
+    degree = sparse.bcoo_reduce_sum(a, axes=(1,)).todense()
+    inv = jnp.where(degree > 0, jax.lax.rsqrt(jnp.where(degree > 0, degree, 1.0)), 0.0)
+    rows, cols = a.indices[:, 0], a.indices[:, 1]
+    return sparse.BCOO((a.data * inv[rows] * inv[cols], a.indices), shape=(n, n))
+
+
 def normalize_adjacency(adjacency: Array | sparse.BCOO, *,
                         self_loops: bool = True) -> Array | sparse.BCOO:
     """Kipf and Welling's propagation matrix ``Â = D^{-1/2} (A + I) D^{-1/2}``.
@@ -84,15 +101,7 @@ def normalize_adjacency(adjacency: Array | sparse.BCOO, *,
     self_loops = check_bool(fn, "self_loops", self_loops)
     n = a.shape[0]
     if isinstance(a, sparse.BCOO):
-        if self_loops:  # append the diagonal's entries (a repeated index adds up in BCOO)
-            diag = jnp.arange(n, dtype=a.indices.dtype)
-            a = sparse.BCOO((jnp.concatenate([a.data, jnp.ones((n,), a.dtype)]),
-                             jnp.concatenate([a.indices, jnp.stack([diag, diag], axis=1)])),
-                            shape=(n, n))
-        degree = sparse.bcoo_reduce_sum(a, axes=(1,)).todense()
-        inv = jnp.where(degree > 0, jax.lax.rsqrt(jnp.where(degree > 0, degree, 1.0)), 0.0)
-        rows, cols = a.indices[:, 0], a.indices[:, 1]
-        return sparse.BCOO((a.data * inv[rows] * inv[cols], a.indices), shape=(n, n))
+        return _normalize_bcoo(a, self_loops)
     if self_loops:
         a = a + jnp.eye(n, dtype=a.dtype)
     degree = jnp.sum(a, axis=1)
