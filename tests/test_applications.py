@@ -105,6 +105,11 @@ def test_recommenders_check_layer(make) -> None:
     check_layer(make(), (2,), input_dtype=jnp.int32, input_range=(0, 5))
 
 
+def test_neural_cf_global_bias_starts_the_output_bias() -> None:
+    _, params, _ = jaxdl.NeuralCF(4, 5, 8, hidden=(16,), global_bias=3.5).init(KEY, (2,))
+    assert params["mlp"]["dense_1"]["b"].tolist() == [3.5]
+
+
 def test_neural_cf_dropout_trains_with_a_key() -> None:
     ncf = jaxdl.NeuralCF(5, 6, 3, hidden=(8,), dropout=0.5)
     check_layer(ncf, (2,), input_dtype=jnp.int32, input_range=(0, 5), train=True)

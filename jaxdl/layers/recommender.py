@@ -144,6 +144,7 @@ def NeuralCF(
     hidden: Sequence[int] = (64, 32),
     *,
     dropout: float = 0.0,
+    global_bias: float = 0.0,
     dtype: Any = jnp.float32,
     name: str | None = None,
 ) -> Layer:
@@ -160,6 +161,8 @@ def NeuralCF(
       hidden: the MLP's hidden widths (ReLU after each); may be empty (a linear model on
         the embeddings).
       dropout: dropout rate after each hidden layer (training only).
+      global_bias: the initial bias of the output layer; the training ratings' mean is a
+        good start (as ``MatrixFactorization``'s ``global_bias``).
       dtype: the parameters' dtype.
       name: the snake_case name (default ``"neural_cf"``).
 
@@ -187,6 +190,7 @@ def NeuralCF(
         raise TypeError(f"{fn}: hidden must be a sequence of widths, got {hidden!r}")
     hidden = tuple(check_int(fn, f"hidden[{i}]", h, min_value=1) for i, h in enumerate(hidden))
     dropout = check_float(fn, "dropout", dropout, min_value=0.0, max_value=1.0, max_open=True)
+    global_bias = check_float(fn, "global_bias", global_bias)
     dtype = check_dtype(fn, dtype)
     key_name = layer_name(fn, name)
     label = f"{fn}({num_users}, {num_items}, {factors}, hidden={hidden})" + \
@@ -196,7 +200,7 @@ def NeuralCF(
     parts: list[Layer] = []
     for h in hidden:
         parts += [Dense(h, dtype=dtype), Relu()] + ([Dropout(dropout)] if dropout else [])
-    mlp = serial(*parts, Dense(1, dtype=dtype), name="mlp")
+    mlp = serial(*parts, Dense(1, b_init=inits.constant(global_bias), dtype=dtype), name="mlp")
 
     def init(key: Array, input_shape: Any) -> tuple[Any, Params, State]:
         _check_pair_shape(label, input_shape)
