@@ -70,6 +70,7 @@ def test_split_is_seeded_disjoint_and_80_20() -> None:
     assert not (keys["train"] & keys["test"]) and not (keys["val"] & keys["test"])
 
 
+@pytest.mark.slow  # two MF trainings; the small run below stays in the default run
 def test_weight_decay_is_what_keeps_mf_from_overfitting() -> None:
     data = recommender.load_ratings()
     splits = recommender.split_ratings(data, 0)

@@ -63,6 +63,7 @@ def test_tanh_and_sigmoid_rnn_gradients_vanish_through_time_the_lstms_do_not(
     assert all(Path(p).is_file() for p in r["plots"])
 
 
+@pytest.mark.slow  # trains; the default run keeps the at-initialisation measurement
 def test_trained_lstm_keeps_its_gradient_through_time() -> None:
     r = vg.run(parts=("rnn",), cells=("lstm",), epochs=1, n_seeds=1)
     assert r["lstm_grad_ratio"] > 0.1
@@ -70,6 +71,7 @@ def test_trained_lstm_keeps_its_gradient_through_time() -> None:
     assert r["curves"]["lstm"]["trained"].shape == (vg.STEPS,)
 
 
+@pytest.mark.slow  # trains two 10-layer MLPs
 def test_deep_sigmoid_mlp_gradients_vanish_through_depth_relu_ones_do_not() -> None:
     r = vg.run(parts=("mlp",), n_seeds=1, mlp_epochs=3)
     assert r["sigmoid_mlp_grad_ratio"] < 1e-4
