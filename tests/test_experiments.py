@@ -116,7 +116,8 @@ def test_fashion_cnn_learns_at_a_tiny_budget() -> None:
 @pytest.mark.parametrize("name", ["backprop_example", "logic_gates", "iris_mlp", "digits_mlp",
                                   "init_strategies", "overfitting", "mlp_vs_cnn",
                                   "fashion_cnn", "vanishing_gradients", "timeseries",
-                                  "seq2seq_addition", "recommender", "karate_gcn",
+                                  "seq2seq_addition", "sentiment_lstm", "char_rnn",
+                                  "recommender", "karate_gcn",
                                   "friend_suggestions"])
 def test_cli_ends_with_result_line(name: str, tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
