@@ -5,9 +5,10 @@ shows; it ships with Python, so no download), 79 topics joined in sorted-key ord
 465,048 characters of English about Python under Python 3.11.7 (another Python version
 ships a slightly different text, and so slightly different figures). The split is
 chronological: the first 90 % (418,543 characters) trains, the last 10 % (46,505, the
-topics from the middle of ``typesmapping`` on) validates and is never trained on. The character vocabulary
-comes from the training text (``jaxdl.data.build_vocabulary(..., level="char")``: 103
-characters + ``<pad>``, ``<unk>``).
+topics from the middle of ``typesmapping`` on) validates and is never trained on. The
+character vocabulary comes from the training text
+(``jaxdl.data.build_vocabulary(..., level="char")``: 103 characters + ``<pad>``,
+``<unk>``).
 
     model   = serial(Embedding(V, 32), RNN(LSTM(256)), Dense(V))            # training
     stepper = StackedCells(Embedding(V, 32), LSTM(256), Dense(V), input_ndim=0)  # generating
