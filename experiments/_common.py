@@ -209,7 +209,9 @@ def evaluate_classifier(
     Args:
       model: the ``jaxdl.Layer``.
       fit_result: ``jaxdl.fit``'s result (its ``params`` and ``state`` are used).
-      splits: ``{"train"|"val"|"test": (x (n, ...), y (n,) int)}``; must include ``"test"``.
+      splits: ``{"train"|"val"|"test": (x (n, ...), y (n,) int)}``, or per split a mapping
+        of columns ``{"x", "y", "lengths"}`` for sequence models (the lengths then reach
+        the model in the scores and in the confusion matrix); must include ``"test"``.
       loss: the loss function.
       class_names: names of the K classes, for the printed matrix.
       say: where to print (``print``, or a no-op).
@@ -217,11 +219,15 @@ def evaluate_classifier(
     Returns:
       ``({split: {"loss", "accuracy"}}, confusion (K, K) [true, predicted])``.
     """
-    scores = {split: jaxdl.evaluate(model, fit_result.params, fit_result.state, x, y,
+    columns = {split: dict(s) if isinstance(s, Mapping) else {"x": s[0], "y": s[1]}
+               for split, s in splits.items()}
+    scores = {split: jaxdl.evaluate(model, fit_result.params, fit_result.state, c,
                                     loss=loss, metrics=["accuracy"])
-              for split, (x, y) in splits.items()}
-    x_test, y_test = splits["test"]
-    logits = jaxdl.predict(model, fit_result.params, fit_result.state, x_test)
+              for split, c in columns.items()}
+    test = columns["test"]
+    y_test = test["y"]
+    logits = jaxdl.predict(model, fit_result.params, fit_result.state, test["x"],
+                           lengths=test.get("lengths"))
     confusion = np.asarray(jaxdl.metrics.confusion_matrix(
         jnp.argmax(logits, axis=-1), jnp.asarray(y_test), len(class_names)))
     for split, s in scores.items():

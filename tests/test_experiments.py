@@ -112,13 +112,45 @@ def test_fashion_cnn_learns_at_a_tiny_budget() -> None:
     assert r["n_params"] == 80 + 584 + 392 * 32 + 32 + 330
 
 
+def test_evaluate_classifier_passes_the_lengths_on() -> None:
+    # a many-to-one LSTM whose padded steps hold large values: scored without the lengths,
+    # it would read the padding; with a mapping split, the lengths reach the model
+    import types
+
+    import jax
+    import numpy as np
+
+    import jaxdl
+    from experiments import _common
+
+    model = jaxdl.serial(jaxdl.RNN(jaxdl.LSTM(4), return_sequences=False), jaxdl.Dense(2))
+    _, params, state = model.init(jax.random.key(0), (6, 1))
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 7, 64)
+    x = rng.normal(size=(64, 6, 1)).astype(np.float32)
+    x[np.arange(6)[None, :] >= lengths[:, None]] = 50.0
+    logits = jaxdl.predict(model, params, state, x, lengths=lengths)
+    y = np.asarray(logits.argmax(-1))                   # the masked model is always right
+    fitted = types.SimpleNamespace(params=params, state=state)
+    split = {"x": x, "y": y, "lengths": lengths}
+    scores, confusion = _common.evaluate_classifier(
+        model, fitted, {"test": split}, loss="sparse_categorical_cross_entropy",
+        class_names=("a", "b"), say=lambda *a: None)
+    assert scores["test"]["accuracy"] == 1.0 and np.trace(confusion) == 64
+    unmasked, _ = _common.evaluate_classifier(
+        model, fitted, {"test": (x, y)}, loss="sparse_categorical_cross_entropy",
+        class_names=("a", "b"), say=lambda *a: None)
+    assert unmasked["test"]["accuracy"] < 1.0         # the padding changes the answers
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["backprop_example", "logic_gates", "iris_mlp", "digits_mlp",
                                   "init_strategies", "overfitting", "mlp_vs_cnn",
                                   "fashion_cnn", "vanishing_gradients", "timeseries",
                                   "seq2seq_addition", "sentiment_lstm", "char_rnn",
                                   "recommender", "karate_gcn",
-                                  "friend_suggestions"])
+                                  "friend_suggestions", "autoencoder", "dbn",
+                                  "video_motion"])
 def test_cli_ends_with_result_line(name: str, tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
