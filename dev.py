@@ -9,7 +9,9 @@ Either one creates ``.venv`` beside this file on first use and installs jaxdl in
 2-core machine with an empty pip cache (32 s with a warm one), with pip's progress shown. It reinstalls only when ``pyproject.toml`` changes;
 later runs start at once. Extra arguments are passed through: ``python3 dev.py test -m
 slow`` runs the slow tests, ``python3 dev.py main --epochs 5`` shortens the experiment, and
-``python3 dev.py run experiments.iris_mlp`` runs any experiment module.
+``python3 dev.py run experiments.iris_mlp`` runs any experiment module. ``test`` runs one
+pytest-xdist worker per CPU core (at most 4; see :func:`parallel_args`); ``-n 0`` runs
+one process.
 
 The commands run with ``JAXDL_SOURCE_DIR`` set to ``../shared/data`` beside this checkout
 when that folder exists and the variable is not set already: the raw dataset files
@@ -68,6 +70,23 @@ def command_env() -> dict[str, str]:
     return env
 
 
+MAX_WORKERS = 4  # each test process holds 1 to 4 GB; CI's 2 cores get 2
+
+
+def parallel_args(rest: list[str]) -> list[str]:
+    """pytest-xdist options for ``test``: one worker per CPU core (at most MAX_WORKERS),
+    each test module kept on one worker (``--dist loadscope``: a module's fixtures, such
+    as a small training run shared by its tests, are built once). Most of a test's time
+    is XLA compilation, which uses one core, so two workers on two cores finish the
+    default suite about 1.5 times sooner than one process. None when the caller chose
+    (``-n``, ``--numprocesses``, ``-p no:xdist``), debugs (``--pdb``, ``--trace``: one
+    process) or when there is one core."""
+    chosen = any(a in ("-n", "--numprocesses", "no:xdist", "--pdb", "--trace")
+                 or a.startswith(("-n", "--num")) for a in rest)
+    workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    return [] if chosen or workers < 2 else ["-n", str(workers), "--dist", "loadscope"]
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"main", "test", "run"}:
         print(__doc__)
@@ -84,7 +103,8 @@ def main(argv: list[str]) -> int:
         args = [str(PY), "-m", *rest]
     else:
         has_marker = any(a == "-m" or a.startswith("-m") for a in rest)
-        args = [str(PY), "-m", "pytest", *([] if has_marker else ["-m", "not slow"]), *rest]
+        args = [str(PY), "-m", "pytest", *([] if has_marker else ["-m", "not slow"]),
+                *parallel_args(rest), *rest]
     return subprocess.call(args, cwd=ROOT, env=env)
 
 

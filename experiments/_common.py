@@ -85,6 +85,22 @@ def parse_args(
     return parser.parse_args(argv)
 
 
+def check_int(fn: str, name: str, value: Any, low: int, high: int | None = None) -> int:
+    """An experiment's integer argument, checked: ``TypeError`` unless an int (``bool`` is
+    not), ``ValueError`` unless ``low <= value`` (``<= high`` when given). Messages start
+    with ``fn`` (``"karate_gcn.run"``) and name the argument and the value received.
+
+    Returns:
+      ``value`` as a Python int.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{fn}: {name} must be an int, got {type(value).__name__} {value!r}")
+    if value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{fn}: {name} must be {bound}, got {value}")
+    return int(value)
+
+
 def format_value(value: Any, *, decimals: int | None = None) -> str:
     """Formats one ``RESULT`` value.
 

@@ -60,7 +60,7 @@ import optax
 
 import jaxdl
 from experiments import _common
-from experiments.autoencoder import fashion_pixels, image_grid
+from experiments.autoencoder import N_VAL, fashion_pixels, image_grid
 
 NAME = "dbn"
 EPOCHS = 10               # pre-training epochs per RBM
@@ -304,10 +304,7 @@ def _plot_gibbs(pvs: np.ndarray, snapshots: tuple[int, ...], path: Path) -> Path
 # ---------------------------------------------------------------------------- run
 
 def _check_int_arg(arg: str, value: Any, lo: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{NAME}.run: {arg} must be an int, got {type(value).__name__}")
-    if value < lo:
-        raise ValueError(f"{NAME}.run: {arg} must be >= {lo}, got {value}")
+    _common.check_int(f"{NAME}.run", arg, value, lo)
 
 
 def run(*, seed: int = 0, epochs: int = EPOCHS, hidden: tuple[int, ...] = HIDDEN,
@@ -347,13 +344,17 @@ def run(*, seed: int = 0, epochs: int = EPOCHS, hidden: tuple[int, ...] = HIDDEN
                          f"{hidden!r}")
     if n_train is not None:
         _check_int_arg("n_train", n_train, RBM_BATCH)
+    # the sizes are known before loading: 60,000 published training images, N_VAL of them
+    # held out, the first n_train of the rest kept
+    n_labelled_max = min(N_VAL, 60_000 - N_VAL if n_train is None else n_train)
+    if n_labels > n_labelled_max:
+        raise ValueError(f"{NAME}.run: n_labels must be at most {n_labelled_max} (the training "
+                         f"and validation images), got {n_labels}")
     say = print if verbose else (lambda *a, **k: None)
     splits = fashion_pixels(seed, n_train=n_train, n_test=n_test)
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = (splits["train"], splits["val"],
                                                             splits["test"])
-    if n_labels > len(x_train) or n_labels > len(x_val):
-        raise ValueError(f"{NAME}.run: n_labels must be at most {min(len(x_train), len(x_val))} "
-                         f"(the training and validation images), got {n_labels}")
+    assert min(len(x_train), len(x_val)) >= n_labels, (len(x_train), len(x_val))
     say(f"fashion-mnist: {len(x_train)} training images (pre-training, no labels) / "
         f"{len(x_val)} held out / {len(x_test)} test; pixels in [0, 1]")
     k_pre, k_chain, k_tune = jax.random.split(jax.random.key(seed), 3)

@@ -241,13 +241,8 @@ def suggest(scores: np.ndarray, member: int, known: np.ndarray, k: int = TOP_K) 
     return candidates[order[:k]].tolist()
 
 
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{NAME}.run: {name} must be an int, got {type(value).__name__} "
-                        f"{value!r}")
-    if value < low:
-        raise ValueError(f"{NAME}.run: {name} must be >= {low}, got {value}")
-    return int(value)
+def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    return _common.check_int(f"{NAME}.run", name, value, low, high)
 
 
 def run(*, seed: int = 0, epochs: int = EPOCHS, seeds: int = SEEDS, hidden: int = HIDDEN,

@@ -154,13 +154,8 @@ def _member(tree: Any, i: int) -> Any:
     return jax.tree_util.tree_map(lambda leaf: leaf[i], tree)
 
 
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{NAME}.run: {name} must be an int, got {type(value).__name__} "
-                        f"{value!r}")
-    if value < low:
-        raise ValueError(f"{NAME}.run: {name} must be >= {low}, got {value}")
-    return int(value)
+def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    return _common.check_int(f"{NAME}.run", name, value, low, high)
 
 
 def run(*, seed: int = 0, epochs: int = EPOCHS, seeds: int = SEEDS, hidden: int = HIDDEN,

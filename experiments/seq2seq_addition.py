@@ -258,13 +258,7 @@ def evaluation_interval(total_steps: int, evaluations: int) -> int:
 
 
 def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{NAME}.run: {name} must be an int, got {type(value).__name__} "
-                        f"{value!r}")
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{NAME}.run: {name} must be {bound}, got {value}")
-    return int(value)
+    return _common.check_int(f"{NAME}.run", name, value, low, high)
 
 
 def run(*, seed: int = 0, epochs: int = EPOCHS, out: str | Path | None = None,

@@ -143,12 +143,8 @@ def forecaster(units: int = UNITS) -> jaxdl.Layer:
                         name="lstm_forecaster")
 
 
-def _check_int(arg: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{NAME}.run: {arg} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{NAME}.run: {arg} must be >= {minimum}, got {value}")
-    return int(value)
+def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    return _common.check_int(f"{NAME}.run", name, value, low, high)
 
 
 def run(*, seed: int = 0, epochs: int = EPOCHS, window: int = WINDOW, units: int = UNITS,

@@ -589,12 +589,8 @@ def plot_exploding(runs: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -
 # ------------------------------------------------------------------------------ run
 
 
-def _check_int(arg: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{NAME}.run: {arg} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{NAME}.run: {arg} must be >= {minimum}, got {value}")
-    return int(value)
+def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    return _common.check_int(f"{NAME}.run", name, value, low, high)
 
 
 def _check_subset(arg: str, value: Any, allowed: tuple[str, ...]) -> tuple[str, ...]:

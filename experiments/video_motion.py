@@ -270,13 +270,7 @@ def _cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{NAME}.run: {name} must be an int, got {value!r} "
-                        f"({type(value).__name__})")
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{NAME}.run: {name} must be {bound}, got {value}")
-    return int(value)
+    return _common.check_int(f"{NAME}.run", name, value, low, high)
 
 
 def run(*, seed: int = 0, epochs: int = EPOCHS, clips_per_epoch: int = CLIPS_PER_EPOCH,

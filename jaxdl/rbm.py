@@ -148,10 +148,13 @@ def cd_loss(params: Params, v: Array, key: Array, *, k: int = 1) -> Array:
       >>> tx = optax.sgd(0.1)
       >>> opt = tx.init(params)
       >>> before = jaxdl.rbm.reconstruction_error(params, v)
-      >>> for step in range(300):
-      ...     grads = jax.grad(jaxdl.rbm.cd_loss)(params, v, jax.random.key(step))
+      >>> @jax.jit
+      ... def step(params, opt, key):
+      ...     grads = jax.grad(jaxdl.rbm.cd_loss)(params, v, key)
       ...     updates, opt = tx.update(grads, opt)
-      ...     params = optax.apply_updates(params, updates)
+      ...     return optax.apply_updates(params, updates), opt
+      >>> for i in range(300):
+      ...     params, opt = step(params, opt, jax.random.key(i))
       >>> bool(jaxdl.rbm.reconstruction_error(params, v) < before / 4)
       True
     """

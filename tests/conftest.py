@@ -4,9 +4,13 @@ project's raw data files (``<repo>/../shared/data``) as ``$JAXDL_SOURCE_DIR``.""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import uuid
 from pathlib import Path
 
 import jax
+import pytest
 
 # ---------------------------------------------------------------- data layer: raw files
 # This project's machines and CI keep the raw dataset files beside the checkout, in
@@ -25,12 +29,45 @@ jax.config.update("jax_default_matmul_precision", "highest")
 # Silent broadcasting bugs fail loudly in tests (as Equinox's test config does).
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
+# An XLA compilation cache for the test run, one folder per xdist worker: many
+# tests compile the same programs (the same layer checked at the same shapes, the same
+# small training step), and most of the suite's time is compiling. Entries are keyed by
+# the program, the flags and the jax/jaxlib versions, so a hit is the same executable.
+# The folders are named by xdist's test-run id (the controller fixes it, the workers
+# receive it) and removed by the controller when the run ends; a user's own
+# JAX_COMPILATION_CACHE_DIR is used as it is and left alone.
+_XLA_CACHE: Path | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _XLA_CACHE
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    if hasattr(config, "workerinput"):                    # an xdist worker
+        # its own subfolder: workers writing and reading one entry at the same time
+        # race (JAX's cache files are not written atomically)
+        run = f"{config.workerinput['testrunuid']}/{config.workerinput['workerid']}"
+    elif hasattr(config.option, "testrunuid"):            # xdist installed: the controller
+        if config.option.testrunuid is None:
+            config.option.testrunuid = uuid.uuid4().hex
+        run = config.option.testrunuid
+    else:
+        run = f"pid{os.getpid()}"
+    _XLA_CACHE = Path(tempfile.gettempdir()) / "jaxdl-test-xla-cache" / run
+    jax.config.update("jax_compilation_cache_dir", str(_XLA_CACHE))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The controller (or the only process) removes the run's compilation cache."""
+    if _XLA_CACHE is not None and not hasattr(config, "workerinput"):
+        shutil.rmtree(_XLA_CACHE, ignore_errors=True)
+
 
 # ---------------------------------------------------------------- data layer: no network
 # (jaxdl.data, issue 3) Any attempt by tensorflow-datasets to download, or to look for a
 # prepared dataset on Google Cloud Storage, fails loudly instead of hanging on retries.
-
-import pytest
 
 
 class NetworkAccessError(RuntimeError):
@@ -63,12 +100,19 @@ def _tfds_no_network():
         yield
 
 
+@pytest.fixture(scope="session")
+def session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One fresh, writable data folder for the test session (one per xdist worker): each
+    dataset is prepared there once, whichever module asks first."""
+    return tmp_path_factory.mktemp("data")
+
+
 @pytest.fixture(scope="module")
-def private_data_dir(tmp_path_factory: pytest.TempPathFactory):
-    """``$JAXDL_DATA_DIR`` set to a fresh folder for a module's tests: datasets they prepare
-    go there, not to the user's ``~/tensorflow_datasets``. Use it with
+def private_data_dir(session_data_dir: Path):
+    """``$JAXDL_DATA_DIR`` set to the session's data folder for a module's tests: datasets
+    they prepare go there, not to the user's ``~/tensorflow_datasets``. Use it with
     ``pytestmark = pytest.mark.usefixtures("private_data_dir")`` or as an argument."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("JAXDL_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+        mp.setenv("JAXDL_DATA_DIR", str(session_data_dir))
         yield
 # ---------------------------------------------------------------- end of data layer section

@@ -207,20 +207,14 @@ def _lines(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.strip("\n").splitlines())
 
 
-@pytest.fixture(scope="session")
-def docs_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One writable data directory for the session: datasets are prepared once."""
-    return tmp_path_factory.mktemp("docs_data")
-
-
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
 def test_code_blocks_run_and_print_what_the_page_claims(page, tmp_path, monkeypatch,
-                                                        docs_data_dir):
+                                                        session_data_dir):
     text = page.read_text(encoding="utf-8")
     blocks = fenced_blocks(text)
     lines = text.splitlines()
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("JAXDL_DATA_DIR", str(docs_data_dir))
+    monkeypatch.setenv("JAXDL_DATA_DIR", str(session_data_dir))  # conftest.py
     if SHARED_DATA.is_dir() and not os.environ.get("JAXDL_SOURCE_DIR"):
         monkeypatch.setenv("JAXDL_SOURCE_DIR", str(SHARED_DATA))
     namespace: dict[str, object] = {"__name__": "__doc_page__"}

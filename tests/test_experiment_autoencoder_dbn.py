@@ -40,6 +40,7 @@ def test_vae_layer_and_loss() -> None:
                                jnp.mean(bce + kl), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_autoencoders_reconstruct_denoise_and_give_codes(tmp_path: Path) -> None:
     from experiments import autoencoder
 
@@ -96,6 +97,7 @@ def test_rbm_epoch_lowers_the_reconstruction_error() -> None:
     assert params["w"].shape == (20, 8)
 
 
+@pytest.mark.slow
 def test_the_dbn_is_the_pretrained_stack() -> None:
     from experiments import dbn
 
@@ -114,6 +116,7 @@ def test_the_dbn_is_the_pretrained_stack() -> None:
     assert [len(h["reconstruction_error"]) for h in histories] == [2, 2]
 
 
+@pytest.mark.slow
 def test_dbn_pretrains_and_fine_tunes_at_a_tiny_budget(tmp_path: Path) -> None:
     from experiments import dbn
 

@@ -30,6 +30,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                         out=out)
 
 
+@pytest.mark.slow
 def test_small_lstm_beats_the_unigram_baseline(small_run: dict[str, Any]) -> None:
     r = small_run
     assert r["n_train_chars"] == 36_000 and r["n_val_chars"] == 4_000
@@ -42,6 +43,7 @@ def test_small_lstm_beats_the_unigram_baseline(small_run: dict[str, Any]) -> Non
     assert Path(r["plot"]).is_file()
 
 
+@pytest.mark.slow
 def test_samples_continue_the_prompt(small_run: dict[str, Any]) -> None:
     r = small_run
     assert sorted(r["samples"]) == [0.5, 1.0]

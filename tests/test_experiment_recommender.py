@@ -86,6 +86,7 @@ def test_weight_decay_is_what_keeps_mf_from_overfitting() -> None:
     assert free.best_epoch <= 3 and free.history["val_loss"][-1] > min(free.history["val_loss"])
 
 
+@pytest.mark.slow
 def test_small_run_beats_the_baselines_and_recommends(tmp_path: Path) -> None:
     r = recommender.run(seed=0, epochs=4, weight_decays=(0.5,), out=tmp_path)
     # the baselines' order, and the two models below all of them

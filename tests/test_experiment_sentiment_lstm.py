@@ -27,6 +27,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                               learning_rate=5e-3, out=out)
 
 
+@pytest.mark.slow
 def test_small_bilstm_learns_polarity(small_run: dict[str, Any]) -> None:
     r = small_run
     assert r["n_train"] == 3000 and r["n_val"] == 1066 and r["n_test"] == 1066
@@ -42,6 +43,7 @@ def test_small_bilstm_learns_polarity(small_run: dict[str, Any]) -> None:
     assert all(0.0 <= ex["p_positive"] <= 1.0 for ex in r["examples"])
 
 
+@pytest.mark.slow
 def test_padding_is_masked(small_run: dict[str, Any]) -> None:
     """A sentence scores the same whatever it is padded to, because its length travels with
     it; without the lengths the padding would be read as words."""

@@ -42,6 +42,7 @@ def test_encoding_is_teacher_forcing_with_an_end_token() -> None:
     assert s2s.to_text(np.array([[5, 5, 5, 5, 5]])) == ["33333?"]   # never ended
 
 
+@pytest.mark.slow
 def test_learns_two_digit_addition(tmp_path: Path) -> None:
     r = s2s.run(seed=0, digits=2, n_train=4000, n_val=300, n_test=500, epochs=EPOCHS_SMALL,
                 hidden=HIDDEN_SMALL, batch_size=64, out=tmp_path)

@@ -76,6 +76,7 @@ def test_model_shapes() -> None:
     assert d.shape == (3, 8) and it.shape == (3, 10)
 
 
+@pytest.mark.slow
 def test_learns_direction_and_item_on_held_out_clips(tmp_path: Path) -> None:
     r = vm.run(seed=0, **SMALL, out=tmp_path)
     # chance is 1/8 for the direction and 1/10 for the item

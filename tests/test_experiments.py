@@ -61,6 +61,7 @@ def test_digits_mlp_reaches_its_figure() -> None:
 # Their full default runs (and figures) are the slow CLI tests below.
 
 
+@pytest.mark.slow
 def test_init_strategies_zero_and_constant_init_never_break_symmetry() -> None:
     from experiments import init_strategies
 
@@ -93,6 +94,7 @@ def test_overfitting_shows_the_signature(tmp_path: Path) -> None:
     assert Path(r["plot"]).is_file()
 
 
+@pytest.mark.slow
 def test_mlp_vs_cnn_counts_the_course_parameters() -> None:
     from experiments import mlp_vs_cnn
 
@@ -104,6 +106,7 @@ def test_mlp_vs_cnn_counts_the_course_parameters() -> None:
     assert r["mlp_test_accuracy"] > 0.5 and r["cnn_test_accuracy"] > 0.5
 
 
+@pytest.mark.slow
 def test_fashion_cnn_learns_at_a_tiny_budget() -> None:
     from experiments import fashion_cnn
 
