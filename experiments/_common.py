@@ -101,6 +101,16 @@ def check_int(fn: str, name: str, value: Any, low: int, high: int | None = None)
     return int(value)
 
 
+def check_widths(fn: str, name: str, value: Any) -> tuple[int, ...]:
+    """Layer widths given to an experiment: a non-empty tuple of positive ints, else a
+    ``ValueError`` starting with ``fn`` that names the argument and shows the value."""
+    if not isinstance(value, tuple) or not value or \
+            any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in value):
+        raise ValueError(f"{fn}: {name} must be a non-empty tuple of positive ints, got "
+                         f"{value!r}")
+    return value
+
+
 def format_value(value: Any, *, decimals: int | None = None) -> str:
     """Formats one ``RESULT`` value.
 

@@ -37,11 +37,14 @@ def _published() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
 
 
 def fashion_splits(seed: int, *, n_train: int | None = None, n_val: int = 5000,
-                   n_test: int | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                   n_test: int | None = None, standardize: bool = True
+                   ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Fashion-MNIST as ``{"train"|"val"|"test": (x (n, 28, 28, 1) float32, y (n,) int32)}``.
 
     Pixels are standardised with the mean and standard deviation of the training images
-    (one number each, as ``../shared/bench/fmnist_tta.py`` does). ``n_val`` images of the
+    (one number each, as ``../shared/bench/fmnist_tta.py`` does); with
+    ``standardize=False`` they are only divided by 255 (in [0, 1], as autoencoders with
+    sigmoid outputs and RBMs want them). ``n_val`` images of the
     published training split, drawn at random with ``seed``, are the validation set;
     ``n_train`` of the remaining ones (all by default) are the training set; ``n_test``
     (all 10,000 by default) of the published test split, in order, the test set.
@@ -55,7 +58,7 @@ def fashion_splits(seed: int, *, n_train: int | None = None, n_val: int = 5000,
                              f"got {n_train}")
         train_idx = train_idx[:n_train]
     pixels = train["image"][train_idx].astype(np.float32) / 255.0
-    mean, std = float(pixels.mean()), float(pixels.std())
+    mean, std = (float(pixels.mean()), float(pixels.std())) if standardize else (0.0, 1.0)
 
     def prep(images: np.ndarray) -> np.ndarray:
         return ((images.astype(np.float32) / 255.0 - mean) / std).astype(np.float32)

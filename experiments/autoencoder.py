@@ -73,6 +73,7 @@ NOISE = 0.3
 N_LABELS = 1000
 SUBSETS = 3
 N_VAL = 5000
+N_TRAIN_MAX = 60_000 - N_VAL  # published training images not held out
 PIXELS = 28 * 28
 MODELS = ("ae", "dae", "vae")
 PROBE_CS = np.logspace(-3, 2, 6)  # the inverse L2 strengths the cross-validation picks from
@@ -88,26 +89,14 @@ def fashion_pixels(seed: int, *, n_train: int | None = None, n_val: int = N_VAL,
     """Fashion-MNIST as flat pixels in [0, 1]: ``{"train"|"val"|"test": (x (n, 784)
     float32, y (n,) int32)}``.
 
-    The same split as :func:`experiments._images.fashion_splits` (``n_val`` training images
-    drawn with ``seed`` are the validation set, the first ``n_train`` of the rest the
-    training set, the first ``n_test`` published test images the test set), but pixels are
-    only divided by 255, as autoencoders with sigmoid outputs and RBMs want them.
+    :func:`experiments._images.fashion_splits` with ``standardize=False`` (the same split:
+    ``n_val`` training images drawn with ``seed`` are the validation set, the first
+    ``n_train`` of the rest the training set, the first ``n_test`` published test images
+    the test set), flattened.
     """
-    train, test = _images._published()
-    order = np.random.default_rng(seed).permutation(len(train["label"]))
-    val_idx, train_idx = order[:n_val], order[n_val:]
-    if n_train is not None:
-        train_idx = train_idx[:n_train]
-    test_n = len(test["label"]) if n_test is None else n_test
-
-    def flat(images: np.ndarray) -> np.ndarray:
-        return (images.reshape(len(images), PIXELS).astype(np.float32) / 255.0)
-
-    return {
-        "train": (flat(train["image"][train_idx]), train["label"][train_idx].astype(np.int32)),
-        "val": (flat(train["image"][val_idx]), train["label"][val_idx].astype(np.int32)),
-        "test": (flat(test["image"][:test_n]), test["label"][:test_n].astype(np.int32)),
-    }
+    splits = _images.fashion_splits(seed, n_train=n_train, n_val=n_val, n_test=n_test,
+                                    standardize=False)
+    return {name: (x.reshape(len(x), PIXELS), y) for name, (x, y) in splits.items()}
 
 
 # ---------------------------------------------------------------------------- layers
@@ -314,24 +303,14 @@ def _check_run_args(epochs: Any, code: Any, noise: Any, n_labels: Any, subsets: 
     fn = f"{NAME}.run"
     for arg, value, lo in (("epochs", epochs, 1), ("code", code, 1), ("n_labels", n_labels, 50),
                            ("subsets", subsets, 1), ("batch_size", batch_size, 1)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{fn}: {arg} must be an int, got {type(value).__name__}")
-        if value < lo:
-            raise ValueError(f"{fn}: {arg} must be >= {lo}, got {value}")
+        _common.check_int(fn, arg, value, lo)
     if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0.0 < noise < 1.0:
         raise ValueError(f"{fn}: noise must be a masking probability in (0, 1), got {noise!r}")
     if n_train is not None:
-        if isinstance(n_train, bool) or not isinstance(n_train, int):
-            raise TypeError(f"{fn}: n_train must be an int or None, got {type(n_train).__name__}")
-        if not n_labels <= n_train <= 60000 - N_VAL:
-            raise ValueError(f"{fn}: n_train must be in [n_labels={n_labels}, {60000 - N_VAL}], "
-                             f"got {n_train}")
-    elif n_labels > 60000 - N_VAL:
-        raise ValueError(f"{fn}: n_labels must be <= {60000 - N_VAL}, got {n_labels}")
-    if not isinstance(hidden, tuple) or not hidden or \
-            any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
-        raise ValueError(f"{fn}: hidden must be a non-empty tuple of positive ints, got "
-                         f"{hidden!r}")
+        _common.check_int(fn, "n_train", n_train, n_labels, N_TRAIN_MAX)
+    else:
+        _common.check_int(fn, "n_labels", n_labels, 50, N_TRAIN_MAX)
+    _common.check_widths(fn, "hidden", hidden)
 
 
 def run(*, seed: int = 0, epochs: int = EPOCHS, code: int = CODE, noise: float = NOISE,

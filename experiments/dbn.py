@@ -60,7 +60,8 @@ import optax
 
 import jaxdl
 from experiments import _common
-from experiments.autoencoder import N_VAL, fashion_pixels, image_grid
+from experiments._images import NUM_CLASSES
+from experiments.autoencoder import N_TRAIN_MAX, N_VAL, PIXELS, fashion_pixels, image_grid
 
 NAME = "dbn"
 EPOCHS = 10               # pre-training epochs per RBM
@@ -77,11 +78,9 @@ FINETUNE_EPOCHS = 100
 FINETUNE_BATCH = 32
 FINETUNE_LR = 1e-3
 PATIENCE = 10
-PIXELS = 28 * 28
-NUM_CLASSES = 10
 
 __all__ = ["rbm_optimizer", "make_rbm_epoch", "pretrain_rbm", "pretrain_stack", "dbn_model",
-           "gibbs_chain", "run", "main"]
+           "with_pretrained", "gibbs_chain", "run", "main"]
 
 
 # ------------------------------------------------------------------ pre-training
@@ -213,6 +212,18 @@ def dbn_model(hidden: tuple[int, ...] = HIDDEN, *,
                         jaxdl.Dense(NUM_CLASSES), name="dbn")
 
 
+def with_pretrained(model: jaxdl.Layer, params: dict[str, Any],
+                    stack: list[dict[str, jax.Array]]) -> dict[str, Any]:
+    """``model``'s ``params`` (from :func:`dbn_model`'s ``init``) with its RBM layers'
+    entries replaced by the pre-trained ``stack`` (one params dict per RBM, bottom up);
+    the output ``Dense`` keeps its fresh weights."""
+    rbms = jaxdl.core.unique_names(model.children)[:-1]   # serial's keys: rbm, rbm_1, ...
+    if len(rbms) != len(stack):
+        raise ValueError(f"{NAME}.with_pretrained: the model has {len(rbms)} RBM layers, the "
+                         f"stack {len(stack)}")
+    return {**params, **dict(zip(rbms, stack))}
+
+
 def gibbs_chain(params: dict[str, jax.Array], v0: jax.Array, key: jax.Array,
                 snapshots: tuple[int, ...]) -> np.ndarray:
     """Runs block Gibbs sampling in one RBM from ``v0 (b, V)`` and returns ``p(v | h)`` at
@@ -338,15 +349,12 @@ def run(*, seed: int = 0, epochs: int = EPOCHS, hidden: tuple[int, ...] = HIDDEN
     for arg, value, lo in (("seed", seed, 0), ("epochs", epochs, 1), ("n_labels", n_labels, 10),
                            ("subsets", subsets, 1), ("finetune_epochs", finetune_epochs, 1)):
         _check_int_arg(arg, value, lo)
-    if not isinstance(hidden, tuple) or not hidden or \
-            any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
-        raise ValueError(f"{NAME}.run: hidden must be a non-empty tuple of positive ints, got "
-                         f"{hidden!r}")
+    _common.check_widths(f"{NAME}.run", "hidden", hidden)
     if n_train is not None:
         _check_int_arg("n_train", n_train, RBM_BATCH)
     # the sizes are known before loading: 60,000 published training images, N_VAL of them
     # held out, the first n_train of the rest kept
-    n_labelled_max = min(N_VAL, 60_000 - N_VAL if n_train is None else n_train)
+    n_labelled_max = min(N_VAL, N_TRAIN_MAX if n_train is None else n_train)
     if n_labels > n_labelled_max:
         raise ValueError(f"{NAME}.run: n_labels must be at most {n_labelled_max} (the training "
                          f"and validation images), got {n_labels}")
@@ -354,7 +362,6 @@ def run(*, seed: int = 0, epochs: int = EPOCHS, hidden: tuple[int, ...] = HIDDEN
     splits = fashion_pixels(seed, n_train=n_train, n_test=n_test)
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = (splits["train"], splits["val"],
                                                             splits["test"])
-    assert min(len(x_train), len(x_val)) >= n_labels, (len(x_train), len(x_val))
     say(f"fashion-mnist: {len(x_train)} training images (pre-training, no labels) / "
         f"{len(x_val)} held out / {len(x_test)} test; pixels in [0, 1]")
     k_pre, k_chain, k_tune = jax.random.split(jax.random.key(seed), 3)
@@ -380,7 +387,6 @@ def run(*, seed: int = 0, epochs: int = EPOCHS, hidden: tuple[int, ...] = HIDDEN
     # 2. fine-tuning on few labels: pre-trained vs random initialisation
     model = dbn_model(hidden)
     random_model = dbn_model(hidden, w_init="glorot_uniform")
-    names = [f"rbm_{i}" if i else "rbm" for i in range(len(hidden))]
     acc: dict[str, list[float]] = {"dbn": [], "random_init": []}
     r["finetune_epochs_run"] = {"dbn": [], "random_init": []}
     curves: dict[str, dict[str, list[float]]] = {}
@@ -391,7 +397,7 @@ def run(*, seed: int = 0, epochs: int = EPOCHS, hidden: tuple[int, ...] = HIDDEN
         train, val = (x_train[tr], y_train[tr]), (x_val[va], y_val[va])
         k_init, k_fit = jax.random.split(jax.random.fold_in(k_tune, s))
         _, params, state = model.init(k_init, (PIXELS,))
-        params = {**params, **dict(zip(names, stack))}       # pre-trained RBMs, fresh Dense
+        params = with_pretrained(model, params, stack)       # pre-trained RBMs, fresh Dense
         _, params_random, _ = random_model.init(k_init, (PIXELS,))
         for name, (m, p) in {"dbn": (model, params),
                              "random_init": (random_model, params_random)}.items():

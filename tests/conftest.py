@@ -4,22 +4,27 @@ project's raw data files (``<repo>/../shared/data``) as ``$JAXDL_SOURCE_DIR``.""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-import uuid
 from pathlib import Path
 
 # The tests compile thousands of small programs and run each for microseconds, so LLVM's
 # optimisation passes in XLA's backend cost far more than they save: at level 0 the
 # default run takes about a third less CPU (test_protocol.py and test_layers.py: 145
-# instead of 211 CPU-seconds). Same semantics; set before jax starts its backend. An
-# XLA_FLAGS of the user's own that names the level wins.
-if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                               + " --xla_backend_optimization_level=0").strip()
+# instead of 211 CPU-seconds). Same semantics. XLA reads the flag when jax starts its
+# backend, so it is set, the backend started, and the user's XLA_FLAGS put back: the
+# experiments that tests run as subprocesses train at the default level. An XLA_FLAGS of
+# the user's own that names the level wins.
+_USER_XLA_FLAGS = os.environ.get("XLA_FLAGS")
+if "--xla_backend_optimization_level" not in (_USER_XLA_FLAGS or ""):
+    os.environ["XLA_FLAGS"] = f"{_USER_XLA_FLAGS or ''} --xla_backend_optimization_level=0"
 
 import jax  # noqa: E402  (after XLA_FLAGS)
 import pytest  # noqa: E402
+
+jax.devices()  # starts the backend, which parses XLA_FLAGS
+if _USER_XLA_FLAGS is None:
+    os.environ.pop("XLA_FLAGS", None)
+else:
+    os.environ["XLA_FLAGS"] = _USER_XLA_FLAGS
 
 # ---------------------------------------------------------------- data layer: raw files
 # This project's machines and CI keep the raw dataset files beside the checkout, in
@@ -37,41 +42,6 @@ jax.config.update("jax_default_matmul_precision", "highest")
 
 # Silent broadcasting bugs fail loudly in tests (as Equinox's test config does).
 jax.config.update("jax_numpy_rank_promotion", "raise")
-
-# An XLA compilation cache for the test run, one folder per xdist worker: many
-# tests compile the same programs (the same layer checked at the same shapes, the same
-# small training step), and most of the suite's time is compiling. Entries are keyed by
-# the program, the flags and the jax/jaxlib versions, so a hit is the same executable.
-# The folders are named by xdist's test-run id (the controller fixes it, the workers
-# receive it) and removed by the controller when the run ends; a user's own
-# JAX_COMPILATION_CACHE_DIR is used as it is and left alone.
-_XLA_CACHE: Path | None = None
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    global _XLA_CACHE
-    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
-        return
-    if hasattr(config, "workerinput"):                    # an xdist worker
-        # its own subfolder: workers writing and reading one entry at the same time
-        # race (JAX's cache files are not written atomically)
-        run = f"{config.workerinput['testrunuid']}/{config.workerinput['workerid']}"
-    elif hasattr(config.option, "testrunuid"):            # xdist installed: the controller
-        if config.option.testrunuid is None:
-            config.option.testrunuid = uuid.uuid4().hex
-        run = config.option.testrunuid
-    else:
-        run = f"pid{os.getpid()}"
-    _XLA_CACHE = Path(tempfile.gettempdir()) / "jaxdl-test-xla-cache" / run
-    jax.config.update("jax_compilation_cache_dir", str(_XLA_CACHE))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """The controller (or the only process) removes the run's compilation cache."""
-    if _XLA_CACHE is not None and not hasattr(config, "workerinput"):
-        shutil.rmtree(_XLA_CACHE, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- data layer: no network

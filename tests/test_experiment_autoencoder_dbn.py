@@ -106,9 +106,9 @@ def test_the_dbn_is_the_pretrained_stack() -> None:
                                           epochs=1, key=jax.random.key(1))
     model = dbn.dbn_model((16, 8))
     _, params, state = model.init(jax.random.key(2), (784,))
-    params = {**params, "rbm": stack[0], "rbm_1": stack[1]}
+    params = dbn.with_pretrained(model, params, stack)   # what run() fine-tunes from
     hidden = jaxdl.serial(*model.children[:2])           # the two RBM layers
-    h, _ = hidden.apply({"rbm": stack[0], "rbm_1": stack[1]}, {}, v)
+    h, _ = hidden.apply({k: params[k] for k in ("rbm", "rbm_1")}, {}, v)
     expected = jaxdl.rbm.hidden_probabilities(
         stack[1], jaxdl.rbm.hidden_probabilities(stack[0], v))
     np.testing.assert_allclose(h, expected, rtol=1e-6)
