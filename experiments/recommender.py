@@ -294,10 +294,7 @@ def _check_run_args(seed: Any, epochs: Any, factors: Any, weight_decays: Any, us
     for label, value, low in (("seed", seed, 0), ("epochs", epochs, 1), ("factors", factors, 1),
                               ("user_id", user_id, 1), ("top_k", top_k, 1),
                               ("min_ratings", min_ratings, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"recommender.run: {label} must be an int, got {value!r}")
-        if value < low:
-            raise ValueError(f"recommender.run: {label} must be >= {low}, got {value}")
+        _common.check_int("recommender.run", label, value, low)
     if isinstance(weight_decays, (str, bytes)) or not isinstance(weight_decays, Sequence):
         raise TypeError(f"recommender.run: weight_decays must be a sequence of floats, got "
                         f"{weight_decays!r}")
